@@ -1,0 +1,144 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Algorithm } from 'jsonwebtoken';
+import { EnvironmentVariables, NodeEnv } from './environment.js';
+
+export type JwtKeySource =
+  | { kind: 'secret'; secret: string; generated: boolean }
+  | { kind: 'publicKey'; publicKey: string }
+  | { kind: 'jwks'; jwksUrl: string; cacheMs: number };
+
+export type DatabaseTarget =
+  { kind: 'sqlite'; filename: string } | { kind: 'postgres'; connectionString: string; poolSize: number };
+
+export type RedisTarget =
+  | { kind: 'single'; url: string; keyPrefix: string }
+  | { kind: 'cluster'; nodes: { host: string; port: number }[]; keyPrefix: string };
+
+/**
+ * The validated configuration, injected by class. Built once at boot from the environment;
+ * nothing else reads `process.env`.
+ */
+export class AppConfig {
+  readonly env!: NodeEnv;
+  readonly isProduction!: boolean;
+  readonly server!: {
+    readonly port: number;
+    readonly host: string;
+    readonly serverId: string;
+    readonly dataDir: string;
+    readonly logLevel: string;
+    readonly shutdownGraceMs: number;
+  };
+  readonly auth!: {
+    readonly key: JwtKeySource;
+    readonly algorithms: Algorithm[];
+    readonly issuer?: string;
+    readonly audience?: string;
+    readonly rolesClaim: string;
+    readonly clockToleranceS: number;
+    readonly revocationTtlS: number;
+  };
+  readonly sessions!: { readonly broadcastMs: number };
+  readonly limits!: {
+    readonly corsOrigins: string[];
+    readonly maxConnections: number;
+    readonly maxConnectionsPerUser: number;
+    readonly sessionPolicy: 'multi' | 'single';
+    readonly handshakesPerIpPerMin: number;
+    readonly eventsPerSocketPerS: number;
+    readonly floodSeconds: number;
+    readonly maxPayloadBytes: number;
+  };
+  readonly redis!: RedisTarget | null;
+  readonly presence!: { readonly ttlMs: number; readonly graceMs: number };
+  readonly database!: DatabaseTarget;
+  readonly chat!: { readonly maxContentLength: number };
+}
+
+export interface BuildConfigOptions {
+  /** Supplies the HS256 secret used in development when no key is configured. */
+  developmentSecret?: (dataDir: string) => string;
+}
+
+export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOptions = {}): AppConfig {
+  const isProduction = env.NODE_ENV === NodeEnv.Production;
+  const key = jwtKeySource(env, options);
+  const keyPrefix = env.REDIS_KEY_PREFIX;
+  const config: AppConfig = {
+    env: env.NODE_ENV,
+    isProduction,
+    server: {
+      port: env.PORT,
+      host: env.HOST,
+      serverId: env.SERVER_ID ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+      dataDir: env.DATA_DIR,
+      logLevel: env.LOG_LEVEL,
+      shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    },
+    auth: {
+      key,
+      algorithms: (env.JWT_ALGORITHMS?.split(',') as Algorithm[] | undefined) ?? defaultAlgorithms(key),
+      issuer: env.JWT_ISSUER,
+      audience: env.JWT_AUDIENCE,
+      rolesClaim: env.JWT_ROLES_CLAIM,
+      clockToleranceS: env.JWT_CLOCK_TOLERANCE_S,
+      revocationTtlS: env.REVOCATION_TTL_S,
+    },
+    sessions: { broadcastMs: env.SESSIONS_BROADCAST_MS },
+    limits: {
+      corsOrigins: splitList(env.CORS_ORIGINS),
+      maxConnections: env.MAX_CONNECTIONS,
+      maxConnectionsPerUser: env.MAX_CONNECTIONS_PER_USER,
+      sessionPolicy: env.SESSION_POLICY,
+      handshakesPerIpPerMin: env.RATE_LIMIT_HANDSHAKES_PER_MIN,
+      eventsPerSocketPerS: env.RATE_LIMIT_EVENTS_PER_S,
+      floodSeconds: env.RATE_LIMIT_FLOOD_SECONDS,
+      maxPayloadBytes: env.MAX_PAYLOAD_BYTES,
+    },
+    redis: env.REDIS_CLUSTER_NODES
+      ? { kind: 'cluster', nodes: splitList(env.REDIS_CLUSTER_NODES).map(parseHostPort), keyPrefix }
+      : env.REDIS_URL
+        ? { kind: 'single', url: env.REDIS_URL, keyPrefix }
+        : null,
+    presence: { ttlMs: env.PRESENCE_TTL_MS, graceMs: env.PRESENCE_GRACE_MS },
+    database: databaseTarget(env),
+    chat: { maxContentLength: env.CHAT_MAX_CONTENT },
+  };
+  return Object.assign(new AppConfig(), config);
+}
+
+function jwtKeySource(env: EnvironmentVariables, options: BuildConfigOptions): JwtKeySource {
+  if (env.JWT_SECRET) return { kind: 'secret', secret: env.JWT_SECRET, generated: false };
+  if (env.JWT_PUBLIC_KEY) return { kind: 'publicKey', publicKey: env.JWT_PUBLIC_KEY.replace(/\\n/g, '\n') };
+  if (env.JWT_JWKS_URL) return { kind: 'jwks', jwksUrl: env.JWT_JWKS_URL, cacheMs: env.JWT_JWKS_CACHE_MS };
+  if (env.NODE_ENV !== NodeEnv.Production && options.developmentSecret) {
+    return { kind: 'secret', secret: options.developmentSecret(env.DATA_DIR), generated: true };
+  }
+  throw new Error('JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required');
+}
+
+function defaultAlgorithms(key: JwtKeySource): Algorithm[] {
+  return key.kind === 'secret' ? ['HS256'] : ['RS256', 'ES256'];
+}
+
+function databaseTarget(env: EnvironmentVariables): DatabaseTarget {
+  const url = env.DATABASE_URL;
+  if (url?.startsWith('postgres')) {
+    return { kind: 'postgres', connectionString: url, poolSize: env.DATABASE_POOL_SIZE };
+  }
+  const filename = url ? url.slice('sqlite:'.length) : `${env.DATA_DIR}/switchboard.db`;
+  return { kind: 'sqlite', filename };
+}
+
+function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+}
+
+function parseHostPort(value: string): { host: string; port: number } {
+  const separator = value.lastIndexOf(':');
+  return { host: value.slice(0, separator), port: Number(value.slice(separator + 1)) };
+}

@@ -1,0 +1,264 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsEnum,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  Min,
+  validateSync,
+} from 'class-validator';
+
+export enum NodeEnv {
+  Development = 'development',
+  Production = 'production',
+  Test = 'test',
+}
+
+const SUPPORTED_ALGORITHMS = [
+  'HS256',
+  'HS384',
+  'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+];
+
+const emptyToUndefined = ({ value }: { value: unknown }) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const toInt = ({ value }: { value: unknown }) => {
+  if (typeof value !== 'string' || value.trim() === '') return value;
+  return /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+};
+
+/**
+ * Every variable the server reads, with its default. Validated once at boot by
+ * `validateEnvironment`; the rest of the code reads the typed `AppConfig` built from it.
+ */
+export class EnvironmentVariables {
+  @IsEnum(NodeEnv)
+  NODE_ENV: NodeEnv = NodeEnv.Development;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  HOST = '0.0.0.0';
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9._:-]{1,64}$/, {
+    message: 'SERVER_ID must be 1-64 characters of letters, digits, . _ : -',
+  })
+  SERVER_ID?: string;
+
+  @IsString()
+  DATA_DIR = './data';
+
+  @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL = 'log';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  SHUTDOWN_GRACE_MS = 10000;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  JWT_SECRET?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  JWT_PUBLIC_KEY?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
+  JWT_JWKS_URL?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(new RegExp(`^(${SUPPORTED_ALGORITHMS.join('|')})(,(${SUPPORTED_ALGORITHMS.join('|')}))*$`), {
+    message: `JWT_ALGORITHMS must be a comma-separated list of ${SUPPORTED_ALGORITHMS.join(', ')}`,
+  })
+  JWT_ALGORITHMS?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  JWT_ISSUER?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  JWT_AUDIENCE?: string;
+
+  @IsString()
+  @Matches(/^\S+$/, { message: 'JWT_ROLES_CLAIM must be a claim name without spaces' })
+  JWT_ROLES_CLAIM = 'roles';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(300)
+  JWT_CLOCK_TOLERANCE_S = 0;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  JWT_JWKS_CACHE_MS = 600000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  REVOCATION_TTL_S = 86400;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(50)
+  SESSIONS_BROADCAST_MS = 1000;
+
+  @IsString()
+  CORS_ORIGINS = '';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  MAX_CONNECTIONS = 0;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  MAX_CONNECTIONS_PER_USER = 0;
+
+  @IsIn(['multi', 'single'])
+  SESSION_POLICY: 'multi' | 'single' = 'multi';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  RATE_LIMIT_HANDSHAKES_PER_MIN = 120;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  RATE_LIMIT_EVENTS_PER_S = 50;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  RATE_LIMIT_FLOOD_SECONDS = 5;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1024)
+  MAX_PAYLOAD_BYTES = 1048576;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsUrl({ require_tld: false, protocols: ['redis', 'rediss'] })
+  REDIS_URL?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$/, {
+    message: 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port',
+  })
+  REDIS_CLUSTER_NODES?: string;
+
+  @IsString()
+  @Matches(/^[A-Za-z0-9:_-]*$/, { message: 'REDIS_KEY_PREFIX may hold letters, digits, : _ -' })
+  REDIS_KEY_PREFIX = 'sb:';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1000)
+  PRESENCE_TTL_MS = 30000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  PRESENCE_GRACE_MS = 5000;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^(postgres(ql)?:\/\/\S+|sqlite:\S+)$/, {
+    message: 'DATABASE_URL must be postgres://…, sqlite:<file> or sqlite::memory:',
+  })
+  DATABASE_URL?: string;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  DATABASE_POOL_SIZE = 10;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(100000)
+  CHAT_MAX_CONTENT = 4000;
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+/** Parses and checks raw variables; throws a ConfigValidationError naming every bad variable. */
+export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
+  const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
+  const errors = validateSync(env, { skipMissingProperties: false, forbidUnknownValues: true });
+  const problems = errors.flatMap((error) =>
+    Object.values(error.constraints ?? {}).map((text) =>
+      text.startsWith(error.property) ? text : `${error.property}: ${text}`,
+    ),
+  );
+  problems.push(...crossFieldProblems(env));
+  if (problems.length > 0) throw new ConfigValidationError(problems);
+  return env;
+}
+
+function crossFieldProblems(env: EnvironmentVariables): string[] {
+  const problems: string[] = [];
+  const keySources = [env.JWT_SECRET, env.JWT_PUBLIC_KEY, env.JWT_JWKS_URL].filter(Boolean).length;
+  if (keySources > 1) {
+    problems.push('JWT_SECRET, JWT_PUBLIC_KEY and JWT_JWKS_URL: set exactly one of them');
+  }
+  if (keySources === 0 && env.NODE_ENV === NodeEnv.Production) {
+    problems.push('JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required when NODE_ENV=production');
+  }
+  if (env.JWT_SECRET && env.JWT_SECRET.length < 32 && env.NODE_ENV === NodeEnv.Production) {
+    problems.push('JWT_SECRET must be at least 32 characters when NODE_ENV=production');
+  }
+  if (env.JWT_ALGORITHMS) {
+    const symmetric = env.JWT_ALGORITHMS.split(',').some((alg) => alg.startsWith('HS'));
+    const asymmetric = env.JWT_ALGORITHMS.split(',').some((alg) => !alg.startsWith('HS'));
+    if (symmetric && asymmetric) {
+      problems.push('JWT_ALGORITHMS: do not mix HS* with RS*/ES*/PS* (algorithm confusion)');
+    } else if (env.JWT_SECRET && asymmetric) {
+      problems.push('JWT_ALGORITHMS: JWT_SECRET needs HS* algorithms');
+    } else if ((env.JWT_PUBLIC_KEY || env.JWT_JWKS_URL) && symmetric) {
+      problems.push('JWT_ALGORITHMS: JWT_PUBLIC_KEY and JWT_JWKS_URL need RS*/ES*/PS* algorithms');
+    }
+  }
+  if (env.REDIS_URL && env.REDIS_CLUSTER_NODES) {
+    problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one of them, not both');
+  }
+  return problems;
+}
