@@ -1,0 +1,198 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type { Socket } from 'socket.io';
+import { AppConfig } from '../config/app-config.js';
+import { ConnectionStore } from './connection.store.js';
+import { connectionOf, type ConnectionRecord, type ConnectionState } from './connection.types.js';
+import { RealtimeServer } from './realtime-server.js';
+
+export interface DisconnectCommand {
+  userId?: string;
+  sessionId?: string;
+  /** Spared connection, e.g. the new one under `SESSION_POLICY=single`. */
+  exceptConnectionId?: string;
+  reason: string;
+  /** Sent to each affected socket before it is closed. */
+  notice?: { event: string; payload: unknown };
+}
+
+export interface SessionPage {
+  sessions: ConnectionRecord[];
+  totalCount: number;
+}
+
+const DISCONNECT_CHANNEL = 'registry:disconnect';
+
+/**
+ * Every authenticated connection of the process, mirrored into the cluster-wide
+ * `ConnectionStore`. Cross-instance commands travel as adapter server-side events (fire and
+ * forget), so nothing here asks every node and waits for answers.
+ */
+@Injectable()
+export class ConnectionRegistry implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ConnectionRegistry.name);
+  private readonly local = new Map<string, ConnectionState>();
+  private readonly instanceId: string;
+  private heartbeatTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly store: ConnectionStore,
+    private readonly realtime: RealtimeServer,
+    config: AppConfig,
+  ) {
+    this.instanceId = config.server.serverId;
+    this.clustered = config.redis !== null;
+    this.heartbeatMs = Math.max(250, Math.floor(config.presence.ttlMs / 3));
+  }
+
+  private readonly heartbeatMs: number;
+  private readonly clustered: boolean;
+
+  onApplicationBootstrap(): void {
+    this.realtime.whenReady((server) => {
+      server.of('/').on(DISCONNECT_CHANNEL, (command: DisconnectCommand) => this.disconnectLocal(command));
+    });
+    void this.beat();
+    this.heartbeatTimer = setInterval(() => void this.beat(), this.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    await this.attempt('leave the cluster view', () => this.store.leave());
+  }
+
+  /** Records a socket that passed the handshake; the first socket of a connection adds the connection. */
+  register(socket: Socket): void {
+    const connection = connectionOf(socket);
+    const isNew = !this.local.has(connection.identity.connectionId);
+    this.local.set(connection.identity.connectionId, connection);
+    const record = this.recordOf(connection);
+    void this.attempt('record a connection', () =>
+      isNew ? this.store.add(record) : this.store.update(record),
+    );
+  }
+
+  unregister(socket: Socket): void {
+    const connection = connectionOf(socket);
+    const connectionId = connection.identity.connectionId;
+    if (!this.local.has(connectionId)) return;
+    const record = this.recordOf(connection);
+    if (connection.sockets.size === 0) {
+      this.local.delete(connectionId);
+      void this.attempt('remove a connection', () => this.store.remove(record));
+    } else {
+      void this.attempt('update a connection', () => this.store.update(record));
+    }
+  }
+
+  /** Re-publishes a connection whose details changed (e.g. a refreshed expiry). */
+  refresh(connection: ConnectionState): void {
+    if (!this.local.has(connection.identity.connectionId)) return;
+    const record = this.recordOf(connection);
+    void this.attempt('update a connection', () => this.store.update(record));
+  }
+
+  get localConnectionCount(): number {
+    return this.local.size;
+  }
+
+  localConnections(): IterableIterator<ConnectionState> {
+    return this.local.values();
+  }
+
+  countConnections(): Promise<number> {
+    return this.store.countConnections();
+  }
+
+  countUserConnections(userId: string): Promise<number> {
+    return this.store.countUserConnections(userId);
+  }
+
+  liveInstanceIds(): Promise<string[]> {
+    return this.store.liveInstanceIds();
+  }
+
+  async listSessions(query: {
+    page: number;
+    limit: number;
+    userId?: string;
+    sessionId?: string;
+  }): Promise<SessionPage> {
+    const all = (await this.store.listConnections())
+      .filter((record) => !query.userId || record.userId === query.userId)
+      .filter((record) => !query.sessionId || record.sessionId === query.sessionId)
+      .sort(
+        (a, b) => a.connectedAt.localeCompare(b.connectedAt) || a.connectionId.localeCompare(b.connectionId),
+      );
+    const start = (query.page - 1) * query.limit;
+    return { sessions: all.slice(start, start + query.limit), totalCount: all.length };
+  }
+
+  async connectionsOfUser(userId: string): Promise<ConnectionRecord[]> {
+    return (await this.store.listConnections()).filter((record) => record.userId === userId);
+  }
+
+  async connectionsOfSession(sessionId: string): Promise<ConnectionRecord[]> {
+    return (await this.store.listConnections()).filter((record) => record.sessionId === sessionId);
+  }
+
+  /** Disconnects matching connections on every instance. */
+  disconnect(command: DisconnectCommand): void {
+    this.disconnectLocal(command);
+    if (this.clustered && this.realtime.isReady) {
+      this.realtime.namespace('/').serverSideEmit(DISCONNECT_CHANNEL, command);
+    }
+  }
+
+  private disconnectLocal(command: DisconnectCommand): void {
+    for (const connection of [...this.local.values()]) {
+      const { identity } = connection;
+      if (identity.connectionId === command.exceptConnectionId) continue;
+      if (command.userId !== undefined && identity.userId !== command.userId) continue;
+      if (command.sessionId !== undefined && identity.sessionId !== command.sessionId) continue;
+      closeConnection(connection, command);
+    }
+  }
+
+  private async beat(): Promise<void> {
+    const alive = await this.attempt('send the heartbeat', () => this.store.heartbeat());
+    if (alive === false && this.local.size > 0) {
+      this.logger.log(`Re-publishing ${this.local.size} connections to the cluster view`);
+      const records = [...this.local.values()].map((connection) => this.recordOf(connection));
+      await this.attempt('re-publish connections', () => this.store.replaceAll(records));
+    }
+  }
+
+  private recordOf(connection: ConnectionState): ConnectionRecord {
+    const { identity } = connection;
+    return {
+      connectionId: identity.connectionId,
+      sessionId: identity.sessionId,
+      userId: identity.userId,
+      roles: identity.roles,
+      instanceId: this.instanceId,
+      sockets: [...connection.sockets].map((socket) => ({ socketId: socket.id, namespace: socket.nsp.name })),
+      connectedAt: new Date(connection.connectedAt).toISOString(),
+      expiresAt: new Date(identity.expiresAt).toISOString(),
+      tokenFingerprint: connection.tokenFingerprint,
+      ipAddress: connection.ipAddress,
+      userAgent: connection.userAgent,
+    };
+  }
+
+  private async attempt<T>(what: string, action: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await action();
+    } catch (error) {
+      this.logger.warn(`Could not ${what}: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
+  }
+}
+
+function closeConnection(connection: ConnectionState, command: DisconnectCommand): void {
+  for (const socket of connection.sockets) {
+    if (command.notice) socket.emit(command.notice.event, command.notice.payload);
+  }
+  for (const socket of [...connection.sockets]) socket.disconnect(true);
+}

@@ -1,0 +1,121 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import type { IncomingMessage } from 'node:http';
+import type { Namespace, Server, ServerOptions, Socket } from 'socket.io';
+import { AppConfig } from '../config/app-config.js';
+import { NodeEnv } from '../config/environment.js';
+import { RedisService, type RedisClient } from '../redis/redis.service.js';
+import { OriginPolicy } from './origin-policy.js';
+import { RealtimeServer } from './realtime-server.js';
+
+/** What a layer (authentication, limits) installs on every namespace. */
+export interface SocketHooks {
+  /** Namespace middleware: runs at the handshake, before the socket connects. */
+  use?: (socket: Socket, next: (error?: Error) => void) => void;
+  /** Runs on connection, before any gateway's handler. */
+  onConnection?: (socket: Socket) => void;
+}
+
+const REDIS_READY_TIMEOUT_MS = 5000;
+
+/**
+ * Socket.IO for the whole app: one server, payload limit and handshake origin check from
+ * config, the Redis adapter when Redis is configured (in-memory otherwise), and the
+ * middlewares (authentication, limits) installed on every namespace before any gateway runs.
+ */
+export class RealtimeIoAdapter extends IoAdapter {
+  private readonly redisLogger = new Logger('RealtimeRedis');
+  private readonly config: AppConfig;
+  private readonly realtime: RealtimeServer;
+  private readonly redis: RedisService;
+  private readonly originPolicy: OriginPolicy;
+  private readonly adapterClients: RedisClient[] = [];
+
+  constructor(
+    app: INestApplicationContext,
+    private readonly hooks: SocketHooks[],
+  ) {
+    super(app);
+    this.config = app.get(AppConfig);
+    this.realtime = app.get(RealtimeServer);
+    this.redis = app.get(RedisService);
+    this.originPolicy = new OriginPolicy(
+      this.config.limits.corsOrigins,
+      this.config.env === NodeEnv.Development,
+    );
+  }
+
+  /** Opens the adapter's Redis connections; waits briefly so the app listens with them ready. */
+  async connectToRedis(): Promise<void> {
+    if (!this.redis.enabled) return;
+    const pub = this.redis.connect('adapter-pub');
+    const sub = this.redis.connect('adapter-sub');
+    this.adapterClients.push(pub, sub);
+    const ready = await Promise.all(this.adapterClients.map((client) => waitUntilReady(client)));
+    if (ready.includes(false)) {
+      this.redisLogger.warn('Redis is not reachable yet; serving this instance alone until it is');
+    }
+  }
+
+  override createIOServer(port: number, options?: Partial<ServerOptions>): Server {
+    const server = super.createIOServer(port, {
+      ...options,
+      serveClient: false,
+      maxHttpBufferSize: this.config.limits.maxPayloadBytes,
+      allowRequest: (request, callback) => this.allowRequest(request, callback),
+      cors: {
+        origin: (origin, callback) => callback(null, this.originPolicy.allows(origin)),
+        credentials: true,
+      },
+    } as ServerOptions) as Server;
+    if (this.adapterClients.length === 2) {
+      const [pub, sub] = this.adapterClients;
+      const key = `${this.redis.keyPrefix}socket.io`;
+      server.adapter(
+        this.config.redis?.kind === 'cluster'
+          ? createShardedAdapter(pub, sub, { channelPrefix: key })
+          : createAdapter(pub, sub, { key }),
+      );
+    }
+    this.protect(server.of('/'));
+    server.on('new_namespace', (namespace: Namespace) => this.protect(namespace));
+    this.realtime.attach(server);
+    return server;
+  }
+
+  private protect(namespace: Namespace): void {
+    for (const { use, onConnection } of this.hooks) {
+      if (use) namespace.use(use);
+      if (onConnection) namespace.on('connection', onConnection);
+    }
+  }
+
+  /** Refuses a foreign Origin during the handshake itself, for WebSocket upgrades too. */
+  private allowRequest(
+    request: IncomingMessage,
+    callback: (error: string | null | undefined, success: boolean) => void,
+  ): void {
+    if (this.realtime.isClosing) {
+      callback('SERVER_SHUTTING_DOWN', false);
+      return;
+    }
+    const allowed = this.originPolicy.allows(request.headers.origin);
+    callback(allowed ? null : 'FORBIDDEN_ORIGIN', allowed);
+  }
+}
+
+function waitUntilReady(client: RedisClient): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => finish(false), REDIS_READY_TIMEOUT_MS);
+    const onReady = () => finish(true);
+    function finish(ready: boolean) {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ready);
+    }
+    client.once('ready', onReady);
+  });
+}

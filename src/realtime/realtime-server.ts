@@ -1,0 +1,68 @@
+import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { envelope } from './envelope.js';
+import type { Namespace, Server } from 'socket.io';
+
+type ServerListener = (server: Server) => void;
+
+/**
+ * The process's Socket.IO server, handed over by the adapter when Nest creates it. Services
+ * reach namespaces and rooms through it instead of holding gateway instances.
+ */
+@Injectable()
+export class RealtimeServer implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(RealtimeServer.name);
+  private server: Server | null = null;
+  private readonly listeners: ServerListener[] = [];
+  private readonly known = new Set<Namespace>();
+  private closing = false;
+
+  attach(server: Server): void {
+    this.server = server;
+    this.known.add(server.of('/'));
+    server.on('new_namespace', (namespace: Namespace) => this.known.add(namespace));
+    for (const listener of this.listeners.splice(0)) listener(server);
+  }
+
+  /** Runs `listener` once the server exists (at once if it already does). */
+  whenReady(listener: ServerListener): void {
+    if (this.server) listener(this.server);
+    else this.listeners.push(listener);
+  }
+
+  get io(): Server {
+    if (!this.server) throw new Error('The Socket.IO server is not created yet');
+    return this.server;
+  }
+
+  get isReady(): boolean {
+    return this.server !== null;
+  }
+
+  namespace(name: string): Namespace {
+    return this.io.of(name);
+  }
+
+  /** Every namespace served by this process (gateways register theirs at start-up). */
+  namespaces(): Namespace[] {
+    return [...this.known];
+  }
+
+  /**
+   * Shutdown, first step: refuse new handshakes, tell clients to reconnect (to another
+   * instance behind the load balancer) and close this instance's sockets.
+   */
+  beforeApplicationShutdown(signal?: string): void {
+    this.closing = true;
+    const sockets = this.namespaces().reduce((total, namespace) => total + namespace.sockets.size, 0);
+    this.logger.log(`Shutting down${signal ? ` on ${signal}` : ''}: closing ${sockets} sockets`);
+    const notice = envelope('system', { message: 'Server is restarting; reconnect', level: 'warning' });
+    for (const namespace of this.namespaces()) {
+      namespace.local.emit('system', notice);
+      namespace.local.disconnectSockets(true);
+    }
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+}
