@@ -1,0 +1,55 @@
+import { ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { AuthGuard } from '@nestjs/passport';
+import type { Request } from 'express';
+import type { Socket } from 'socket.io';
+import { identityOf } from '../realtime/connection.types.js';
+import { AppError } from '../realtime/errors.js';
+import { PUBLIC_KEY, ROLES_KEY } from './auth.metadata.js';
+import type { Principal } from './principal.js';
+import { hasAnyRole } from './roles.js';
+
+/**
+ * The one app-wide guard, driven by `@Roles` and `@Public`. HTTP: a valid token on every
+ * route but public ones (passport-jwt), then the roles. Socket events: identity and expiry
+ * were settled before the event reached Nest (handshake, per-socket gate), so only the roles.
+ */
+@Injectable()
+export class AccessGuard extends AuthGuard('jwt') {
+  constructor(private readonly reflector: Reflector) {
+    super();
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const targets = [context.getHandler(), context.getClass()];
+    const required = this.reflector.getAllAndOverride<string[] | undefined>(ROLES_KEY, targets);
+    if (context.getType() === 'ws') {
+      requireRoles(identityOf(context.switchToWs().getClient<Socket>()).roles, required);
+      return true;
+    }
+    if (context.getType() !== 'http') return true;
+    if (this.reflector.getAllAndOverride<boolean | undefined>(PUBLIC_KEY, targets)) return true;
+    await super.canActivate(context);
+    requireRoles(context.switchToHttp().getRequest<Request & { user: Principal }>().user.roles, required);
+    return true;
+  }
+
+  override handleRequest<TUser = Principal>(error: unknown, user: TUser | false, info: unknown): TUser {
+    if (error) throw error instanceof AppError ? error : AppError.unauthorized(describe(info ?? error));
+    if (!user) throw AppError.unauthorized(info ? describe(info) : 'AUTH_MISSING: no token');
+    return user;
+  }
+}
+
+function requireRoles(granted: readonly string[], required: string[] | undefined): void {
+  if (required && !hasAnyRole(granted, required)) {
+    throw AppError.forbidden(`Requires role ${required.join(' or ')}`);
+  }
+}
+
+function describe(info: unknown): string {
+  if (info instanceof Error) {
+    return info.message === 'No auth token' ? 'AUTH_MISSING: no token' : `AUTH_INVALID: ${info.message}`;
+  }
+  return 'AUTH_INVALID';
+}
