@@ -1,0 +1,51 @@
+import type { ConnectionRecord } from '../realtime/connection.types.js';
+
+/** Events of the `/` namespace. */
+export const SessionsEvent = {
+  /** client → server (ack) and server → client when the cluster-wide count changes. */
+  Count: 'sessions:count',
+  /** client → server (admin, ack) `{ page?, limit? }`. */
+  List: 'sessions:list',
+  /** client → server (ack) → `{ pong }`. */
+  Ping: 'ping',
+} as const;
+
+export interface SessionsCountPayload {
+  activeSessionsCount: number;
+}
+
+/** A live session as listed: one client connection and the namespaces it joined. */
+export interface SessionView {
+  id: string;
+  userId: string;
+  connectionId: string;
+  instanceId: string;
+  namespaces: string[];
+  connectedAt: string;
+  expiresAt: string;
+  userAgent: string;
+  ipAddress: string;
+}
+
+export interface SessionsListResult {
+  sessions: SessionView[];
+  totalCount: number;
+}
+
+export interface PongPayload {
+  pong: string;
+}
+
+export function toSessionView(record: ConnectionRecord): SessionView {
+  return {
+    id: record.sessionId,
+    userId: record.userId,
+    connectionId: record.connectionId,
+    instanceId: record.instanceId,
+    namespaces: [...new Set(record.sockets.map((socket) => socket.namespace))],
+    connectedAt: record.connectedAt,
+    expiresAt: record.expiresAt,
+    userAgent: record.userAgent,
+    ipAddress: record.ipAddress,
+  };
+}

@@ -1,0 +1,104 @@
+import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { AppConfig } from '../config/app-config.js';
+import { AuthEvent } from '../auth/auth.events.js';
+import type { Principal } from '../auth/principal.js';
+import { RevocationStore } from '../auth/revocation.store.js';
+import { Role } from '../auth/roles.js';
+import { ConnectionRegistry } from '../realtime/connection-registry.js';
+import { envelope } from '../realtime/envelope.js';
+import { AppError } from '../realtime/errors.js';
+import { RealtimeServer } from '../realtime/realtime-server.js';
+import {
+  SessionsEvent,
+  toSessionView,
+  type SessionsListResult,
+  type SessionView,
+} from './sessions.events.js';
+
+const DEFAULT_PAGE_SIZE = 50;
+
+@Injectable()
+export class SessionsService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private lastBroadcastCount: number | null = null;
+  private broadcastTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly registry: ConnectionRegistry,
+    private readonly revocations: RevocationStore,
+    private readonly realtime: RealtimeServer,
+    private readonly config: AppConfig,
+  ) {}
+
+  /**
+   * The count is pushed on a fixed beat rather than on every connect: a burst of connects
+   * costs one emit, and changes on other instances (or an instance that died) are seen too.
+   */
+  onApplicationBootstrap(): void {
+    this.broadcastTimer = setInterval(
+      () => void this.broadcastCountIfChanged(),
+      this.config.sessions.broadcastMs,
+    );
+    this.broadcastTimer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.broadcastTimer);
+  }
+
+  countActive(): Promise<number> {
+    return this.registry.countConnections();
+  }
+
+  async list(query: { page?: number; limit?: number; userId?: string }): Promise<SessionsListResult> {
+    const page = await this.registry.listSessions({
+      page: query.page ?? 1,
+      limit: query.limit ?? DEFAULT_PAGE_SIZE,
+      userId: query.userId,
+    });
+    return { sessions: page.sessions.map(toSessionView), totalCount: page.totalCount };
+  }
+
+  async sessionsOf(userId: string): Promise<SessionView[]> {
+    return (await this.registry.connectionsOfUser(userId)).map(toSessionView);
+  }
+
+  /**
+   * Revokes a session: its tokens are refused until they expire and its sockets are closed on
+   * every instance. Users revoke their own sessions; admins any.
+   */
+  async revoke(sessionId: string, caller: Principal): Promise<{ sessionId: string; disconnected: number }> {
+    const connections = await this.registry.connectionsOfSession(sessionId);
+    const isAdmin = caller.roles.includes(Role.Admin);
+    const ownsLiveSession =
+      connections.length > 0 && connections.every((record) => record.userId === caller.userId);
+    const isCallersOwnToken = caller.sessionId === sessionId;
+    if (!isAdmin && !ownsLiveSession && !isCallersOwnToken) {
+      throw AppError.notFound(`No session ${sessionId} of yours`);
+    }
+    const latestExpiry = Math.max(
+      Date.now() + this.config.auth.revocationTtlS * 1000,
+      ...connections.map((record) => Date.parse(record.expiresAt)),
+    );
+    const tokenFingerprints = connections.map((record) => record.tokenFingerprint);
+    await this.revocations.revoke({ sessionId, tokenFingerprints }, latestExpiry);
+    this.registry.disconnect({
+      sessionId,
+      reason: 'revoked',
+      notice: {
+        event: AuthEvent.Revoked,
+        payload: envelope(AuthEvent.Revoked, { reason: 'revoked', sessionId }),
+      },
+    });
+    return { sessionId, disconnected: connections.length };
+  }
+
+  private async broadcastCountIfChanged(): Promise<void> {
+    if (!this.realtime.isReady || this.realtime.isClosing) return;
+    const activeSessionsCount = await this.registry.countConnections().catch(() => null);
+    if (activeSessionsCount === null || activeSessionsCount === this.lastBroadcastCount) return;
+    this.lastBroadcastCount = activeSessionsCount;
+    this.realtime
+      .namespace('/')
+      .local.emit(SessionsEvent.Count, envelope(SessionsEvent.Count, { activeSessionsCount }));
+  }
+}
