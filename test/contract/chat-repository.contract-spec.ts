@@ -1,0 +1,543 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sql } from 'kysely';
+import type { DatabaseTarget } from '../../src/config/app-config.js';
+import type { ChatRepository } from '../../src/chat/chat.repository.js';
+import type { Chat, ChatMessage } from '../../src/chat/chat.types.js';
+import { KyselyChatRepository } from '../../src/chat/kysely-chat.repository.js';
+import { DatabaseService } from '../../src/database/database.service.js';
+import { AppError } from '../../src/realtime/errors.js';
+import { describeWithPostgres, startPostgres, type TestPostgres } from '../support/postgres.js';
+
+const ISO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+const CLUSTER_START_TIMEOUT_MS = 120_000;
+
+const newUser = (): string => `user-${randomUUID()}`;
+
+/** The cases every `ChatRepository` adapter must pass, whatever database is behind it. */
+function chatRepositoryContract(
+  subject: () => { repository: ChatRepository; database: DatabaseService },
+): void {
+  const repository = (): ChatRepository => subject().repository;
+
+  const createChat = (participantIds: string[], title: string | null = 'Team'): Promise<Chat> =>
+    repository().createChat({ title, participantIds, createdBy: participantIds[0] });
+
+  const send = async (chatId: string, senderId: string, content: string): Promise<ChatMessage> =>
+    (await repository().insertMessage({ chatId, senderId, content })).message;
+
+  const sendMany = async (chatId: string, senderId: string, count: number): Promise<ChatMessage[]> => {
+    const messages: ChatMessage[] = [];
+    for (let index = 1; index <= count; index++)
+      messages.push(await send(chatId, senderId, `message ${index}`));
+    return messages;
+  };
+
+  const ids = (messages: ChatMessage[]): number[] => messages.map((message) => message.id);
+
+  it('reports the database healthy', async () => {
+    const health = await subject().database.checkHealth();
+    expect(health.status).toBe('up');
+    expect(health.latencyMs).toEqual(expect.any(Number));
+    expect(health.error).toBeUndefined();
+  });
+
+  it('creates a chat and finds it by id', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const chat = await repository().createChat({
+      title: 'Launch',
+      participantIds: [alice, bob, alice],
+      createdBy: alice,
+    });
+
+    expect(chat.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(chat).toEqual({
+      id: chat.id,
+      title: 'Launch',
+      participantIds: [alice, bob].sort(),
+      createdBy: alice,
+      createdAt: expect.stringMatching(ISO_TIMESTAMP),
+    });
+    expect(await repository().findChat(chat.id)).toEqual(chat);
+
+    const untitled = await createChat([bob], null);
+    expect((await repository().findChat(untitled.id))?.title).toBeNull();
+  });
+
+  it('adds and removes members idempotently', async () => {
+    const [alice, bob, carol] = [newUser(), newUser(), newUser()];
+    const chat = await createChat([alice, bob]);
+
+    expect(await repository().isParticipant(chat.id, carol)).toBe(false);
+    expect(await repository().addMember(chat.id, carol)).toBe(true);
+    expect(await repository().addMember(chat.id, carol)).toBe(false);
+    expect(await repository().isParticipant(chat.id, carol)).toBe(true);
+    expect((await repository().findChat(chat.id))?.participantIds.sort()).toEqual([alice, bob, carol].sort());
+
+    expect(await repository().removeMember(chat.id, bob)).toBe(true);
+    expect(await repository().removeMember(chat.id, bob)).toBe(false);
+    expect(await repository().isParticipant(chat.id, bob)).toBe(false);
+    expect((await repository().findChat(chat.id))?.participantIds.sort()).toEqual([alice, carol].sort());
+  });
+
+  it('lists the ids of exactly the chats a user belongs to', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const chats = [await createChat([alice, bob]), await createChat([alice]), await createChat([bob])];
+    const left = await createChat([alice, bob]);
+    await repository().removeMember(left.id, alice);
+
+    expect(await repository().chatIdsForUser(alice)).toEqual([chats[0].id, chats[1].id].sort());
+    expect(await repository().chatIdsForUser(bob)).toEqual([chats[0].id, chats[2].id, left.id].sort());
+  });
+
+  it('stores messages with ids increasing within each chat', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const first = await createChat([alice, bob]);
+    const second = await createChat([alice, bob]);
+
+    const stored: ChatMessage[] = [];
+    for (let index = 0; index < 6; index++) {
+      stored.push(
+        await send(index % 2 === 0 ? first.id : second.id, index % 3 === 0 ? alice : bob, `hello ${index}`),
+      );
+    }
+    const inFirst = stored.filter((message) => message.chatId === first.id);
+
+    expect(stored[0]).toEqual({
+      id: expect.any(Number),
+      chatId: first.id,
+      senderId: alice,
+      content: 'hello 0',
+      createdAt: expect.stringMatching(ISO_TIMESTAMP),
+    });
+    for (const message of stored) expect(Number.isSafeInteger(message.id) && message.id > 0).toBe(true);
+    const firstIds = ids(inFirst);
+    expect(firstIds).toEqual([...firstIds].sort((a, b) => a - b));
+    expect(new Set(firstIds).size).toBe(firstIds.length);
+
+    const page = await repository().findMessagesAfter(first.id, undefined, 10);
+    expect(page).toEqual({ messages: inFirst, hasMore: false });
+    expect(await repository().findMessage(inFirst[1].id)).toEqual(inFirst[1]);
+  });
+
+  it('stores a message once per clientId and returns the stored one on a retry', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const chat = await createChat([alice, bob]);
+    const other = await createChat([alice, bob]);
+
+    const first = await repository().insertMessage({
+      chatId: chat.id,
+      senderId: alice,
+      content: 'hi',
+      clientId: 'c-1',
+    });
+    const retry = await repository().insertMessage({
+      chatId: chat.id,
+      senderId: alice,
+      content: 'hi again',
+      clientId: 'c-1',
+    });
+    const otherSender = await repository().insertMessage({
+      chatId: chat.id,
+      senderId: bob,
+      content: 'hi',
+      clientId: 'c-1',
+    });
+    const otherChat = await repository().insertMessage({
+      chatId: other.id,
+      senderId: alice,
+      content: 'hi',
+      clientId: 'c-1',
+    });
+
+    expect(first).toEqual({
+      created: true,
+      message: expect.objectContaining({ content: 'hi', clientId: 'c-1' }),
+    });
+    expect(retry).toEqual({ created: false, message: first.message });
+    expect(otherSender.created).toBe(true);
+    expect(otherChat.created).toBe(true);
+    expect(new Set([first.message.id, otherSender.message.id, otherChat.message.id]).size).toBe(3);
+
+    const withoutClientId = [await send(chat.id, alice, 'same'), await send(chat.id, alice, 'same')];
+    expect(withoutClientId[0].id).not.toBe(withoutClientId[1].id);
+    expect(withoutClientId[0]).not.toHaveProperty('clientId');
+
+    const page = await repository().findMessagesAfter(chat.id, undefined, 10);
+    expect(ids(page.messages)).toEqual([first.message.id, otherSender.message.id, ...ids(withoutClientId)]);
+  });
+
+  it('stores one row when the same clientId is inserted concurrently', async () => {
+    const alice = newUser();
+    const chat = await createChat([alice]);
+
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, attempt) =>
+        repository().insertMessage({
+          chatId: chat.id,
+          senderId: alice,
+          content: `attempt ${attempt}`,
+          clientId: 'burst',
+        }),
+      ),
+    );
+
+    expect(results.filter((result) => result.created)).toHaveLength(1);
+    expect(new Set(results.map((result) => result.message.id)).size).toBe(1);
+    const page = await repository().findMessagesAfter(chat.id, undefined, 20);
+    expect(page.messages).toHaveLength(1);
+    expect(page.messages[0]).toEqual(results.find((result) => result.created)?.message);
+  });
+
+  it('edits a message and keeps its editedAt', async () => {
+    const alice = newUser();
+    const chat = await createChat([alice]);
+    const original = await send(chat.id, alice, 'draft');
+    const editedAt = new Date('2031-02-03T04:05:06.789Z');
+
+    const result = await repository().editMessage(original.id, 'final', editedAt);
+
+    const edited = { ...original, content: 'final', editedAt: '2031-02-03T04:05:06.789Z' };
+    expect(result).toEqual({ status: 'edited', message: edited });
+    expect(await repository().findMessage(original.id)).toEqual(edited);
+    expect((await repository().findMessagesAfter(chat.id, undefined, 5)).messages).toEqual([edited]);
+  });
+
+  it('deletes a message by dropping its content and keeping its id', async () => {
+    const alice = newUser();
+    const chat = await createChat([alice]);
+    const original = (
+      await repository().insertMessage({ chatId: chat.id, senderId: alice, content: 'oops', clientId: 'd-1' })
+    ).message;
+    const later = await send(chat.id, alice, 'still here');
+    const deletedAt = new Date('2031-05-06T07:08:09.012Z');
+
+    const result = await repository().deleteMessage(original.id, deletedAt);
+
+    const deleted = { ...original, content: null, deletedAt: '2031-05-06T07:08:09.012Z' };
+    expect(result).toEqual({ status: 'deleted', message: deleted });
+    expect(await repository().findMessage(original.id)).toEqual(deleted);
+    expect((await repository().findMessagesAfter(chat.id, undefined, 5)).messages).toEqual([deleted, later]);
+
+    expect(await repository().deleteMessage(original.id, new Date('2032-01-01T00:00:00.000Z'))).toEqual({
+      status: 'already_deleted',
+      message: deleted,
+    });
+    expect(await repository().editMessage(original.id, 'revived', new Date())).toEqual({
+      status: 'was_deleted',
+    });
+    expect(await repository().findMessage(original.id)).toEqual(deleted);
+
+    const retry = await repository().insertMessage({
+      chatId: chat.id,
+      senderId: alice,
+      content: 'oops',
+      clientId: 'd-1',
+    });
+    expect(retry).toEqual({ created: false, message: deleted });
+  });
+
+  it('pages forwards after a cursor with hasMore', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const chat = await createChat([alice, bob]);
+    const noise = await createChat([alice]);
+    const messages: ChatMessage[] = [];
+    for (let index = 0; index < 7; index++) {
+      messages.push(await send(chat.id, index % 2 === 0 ? alice : bob, `m${index}`));
+      await send(noise.id, alice, `noise ${index}`);
+    }
+    const after = (cursor: number | undefined) => repository().findMessagesAfter(chat.id, cursor, 3);
+
+    expect(await after(undefined)).toEqual({ messages: messages.slice(0, 3), hasMore: true });
+    expect(await after(messages[2].id)).toEqual({ messages: messages.slice(3, 6), hasMore: true });
+    expect(await after(messages[5].id)).toEqual({ messages: messages.slice(6), hasMore: false });
+    expect(await after(messages[6].id)).toEqual({ messages: [], hasMore: false });
+    expect(await repository().findMessagesAfter(chat.id, messages[0].id, 6)).toEqual({
+      messages: messages.slice(1),
+      hasMore: false,
+    });
+    expect(await repository().findMessagesAfter(chat.id, undefined, 6)).toEqual({
+      messages: messages.slice(0, 6),
+      hasMore: true,
+    });
+  });
+
+  it('pages backwards before a cursor, each page oldest first', async () => {
+    const alice = newUser();
+    const chat = await createChat([alice]);
+    const noise = await createChat([alice]);
+    const messages: ChatMessage[] = [];
+    for (let index = 0; index < 7; index++) {
+      messages.push(await send(chat.id, alice, `m${index}`));
+      await send(noise.id, alice, `noise ${index}`);
+    }
+    const before = (cursor: number | undefined) => repository().findMessagesBefore(chat.id, cursor, 3);
+
+    expect(await before(undefined)).toEqual({ messages: messages.slice(4), hasMore: true });
+    expect(await before(messages[4].id)).toEqual({ messages: messages.slice(1, 4), hasMore: true });
+    expect(await before(messages[1].id)).toEqual({ messages: messages.slice(0, 1), hasMore: false });
+    expect(await before(messages[0].id)).toEqual({ messages: [], hasMore: false });
+    expect(await repository().findMessagesBefore(chat.id, undefined, 7)).toEqual({
+      messages,
+      hasMore: false,
+    });
+  });
+
+  it('moves the read position forward only, and only to messages of the chat', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const chat = await createChat([alice, bob]);
+    const other = await createChat([alice, bob]);
+    const messages = await sendMany(chat.id, bob, 5);
+    const elsewhere = await send(other.id, bob, 'elsewhere');
+
+    expect(await repository().markRead(chat.id, alice, messages[2].id)).toBe(messages[2].id);
+    expect(await repository().markRead(chat.id, alice, messages[0].id)).toBe(messages[2].id);
+    expect(await repository().markRead(chat.id, alice, messages[2].id)).toBe(messages[2].id);
+    expect(await repository().markRead(chat.id, alice, elsewhere.id)).toBeNull();
+    expect(await repository().markRead(chat.id, alice, messages[4].id)).toBe(messages[4].id);
+    expect(await repository().markRead(chat.id, alice, messages[1].id)).toBe(messages[4].id);
+
+    expect(await repository().markRead(chat.id, bob, messages[1].id)).toBe(messages[1].id);
+    expect(await repository().markRead(other.id, alice, elsewhere.id)).toBe(elsewhere.id);
+    expect(await repository().markRead(chat.id, newUser(), elsewhere.id)).toBeNull();
+  });
+
+  it('summarises a user’s chats by recent activity with last message and unread count', async () => {
+    const [alice, bob, carol] = [newUser(), newUser(), newUser()];
+    const quiet = await createChat([alice, bob], 'quiet');
+    const withBob = await createChat([alice, bob], 'bob');
+    const withCarol = await createChat([alice, carol], 'carol');
+
+    const fromBob = await sendMany(withBob.id, bob, 3);
+    await send(withBob.id, alice, 'from alice');
+    const fromCarol = await sendMany(withCarol.id, carol, 2);
+    const lastFromBob = await send(withBob.id, bob, 'latest from bob');
+
+    const summaries = await repository().listChatsForUser(alice);
+    expect(summaries.map((summary) => summary.id)).toEqual([withBob.id, withCarol.id, quiet.id]);
+    expect(summaries[0]).toEqual({ ...withBob, lastMessage: lastFromBob, unreadCount: 4 });
+    expect(summaries[1]).toEqual({ ...withCarol, lastMessage: fromCarol[1], unreadCount: 2 });
+    expect(summaries[2]).toEqual({ ...quiet, lastMessage: null, unreadCount: 0 });
+
+    await repository().markRead(withBob.id, alice, fromBob[1].id);
+    await repository().deleteMessage(lastFromBob.id, new Date());
+    const afterRead = await repository().listChatsForUser(alice);
+    expect(afterRead[0]).toMatchObject({ id: withBob.id, unreadCount: 1 });
+    expect(afterRead[0].lastMessage).toEqual(await repository().findMessage(lastFromBob.id));
+    expect(afterRead[0].lastMessage?.content).toBeNull();
+
+    const newest = await send(withCarol.id, carol, 'carol again');
+    const reordered = await repository().listChatsForUser(alice);
+    expect(reordered.map((summary) => summary.id)).toEqual([withCarol.id, withBob.id, quiet.id]);
+    expect(reordered[0]).toMatchObject({ lastMessage: newest, unreadCount: 3 });
+
+    const forBob = await repository().listChatsForUser(bob);
+    expect(forBob.map((summary) => summary.id)).toEqual([withBob.id, quiet.id]);
+    expect(forBob[0].unreadCount).toBe(1);
+  });
+
+  it('answers unknown ids with empty results', async () => {
+    const stranger = newUser();
+    const unknownChat = randomUUID();
+
+    expect(await repository().findChat(unknownChat)).toBeNull();
+    expect(await repository().findChat('not-a-uuid')).toBeNull();
+    expect(await repository().listChatsForUser(stranger)).toEqual([]);
+    expect(await repository().chatIdsForUser(stranger)).toEqual([]);
+    expect(await repository().isParticipant(unknownChat, stranger)).toBe(false);
+    expect(await repository().removeMember(unknownChat, stranger)).toBe(false);
+    for (const messageId of [987_654_321, 0, -1, 1.5, Number.MAX_SAFE_INTEGER + 2]) {
+      expect(await repository().findMessage(messageId)).toBeNull();
+      expect(await repository().editMessage(messageId, 'x', new Date())).toEqual({ status: 'not_found' });
+      expect(await repository().deleteMessage(messageId, new Date())).toEqual({ status: 'not_found' });
+    }
+    const chat = await createChat([stranger]);
+    expect(await repository().markRead(chat.id, stranger, 987_654_321)).toBeNull();
+    expect(await repository().findMessagesAfter(unknownChat, undefined, 10)).toEqual({
+      messages: [],
+      hasMore: false,
+    });
+    expect(await repository().findMessagesBefore(unknownChat, undefined, 10)).toEqual({
+      messages: [],
+      hasMore: false,
+    });
+  });
+}
+
+/** Runs the contract against a database opened once for the whole suite. */
+function describeContractOn(
+  title: string,
+  openTarget: () => Promise<DatabaseTarget>,
+  cleanUp: () => Promise<void>,
+): void {
+  describe(title, () => {
+    let database: DatabaseService | undefined;
+    let repository: ChatRepository | undefined;
+
+    beforeAll(async () => {
+      database = await DatabaseService.connect(await openTarget());
+      repository = new KyselyChatRepository(database);
+    }, CLUSTER_START_TIMEOUT_MS);
+
+    afterAll(async () => {
+      await database?.close();
+      await cleanUp();
+    }, CLUSTER_START_TIMEOUT_MS);
+
+    chatRepositoryContract(() => {
+      if (!database || !repository) throw new Error('The database did not open');
+      return { database, repository };
+    });
+  });
+}
+
+describeContractOn(
+  'KyselyChatRepository on SQLite in memory',
+  () => Promise.resolve({ kind: 'sqlite', filename: ':memory:' }),
+  () => Promise.resolve(),
+);
+
+let sqliteDirectory: string | undefined;
+describeContractOn(
+  'KyselyChatRepository on a SQLite file',
+  async () => {
+    sqliteDirectory = await mkdtemp(join(tmpdir(), 'switchboard-sqlite-'));
+    return { kind: 'sqlite', filename: join(sqliteDirectory, 'contract.db') };
+  },
+  async () => {
+    if (sqliteDirectory) await rm(sqliteDirectory, { recursive: true, force: true });
+  },
+);
+
+let postgres: TestPostgres | undefined;
+describeWithPostgres('KyselyChatRepository on PostgreSQL', () => {
+  describeContractOn(
+    'contract',
+    async () => {
+      postgres = await startPostgres();
+      return { kind: 'postgres', connectionString: postgres.connectionString, poolSize: 10 };
+    },
+    async () => {
+      await postgres?.stop();
+    },
+  );
+});
+
+describe('DatabaseService on a SQLite file', () => {
+  let directory: string;
+
+  beforeAll(async () => {
+    directory = await mkdtemp(join(tmpdir(), 'switchboard-sqlite-'));
+  });
+
+  afterAll(async () => {
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('creates the parent directory and enables WAL and foreign keys', async () => {
+    const database = await DatabaseService.connect({
+      kind: 'sqlite',
+      filename: join(directory, 'a', 'b', 'fresh.db'),
+    });
+    try {
+      const journal = await sql<{ journal_mode: string }>`pragma journal_mode`.execute(database.db);
+      const foreignKeys = await sql<{ foreign_keys: number }>`pragma foreign_keys`.execute(database.db);
+      expect(journal.rows).toEqual([{ journal_mode: 'wal' }]);
+      expect(foreignKeys.rows).toEqual([{ foreign_keys: 1 }]);
+      expect(database.dialect).toBe('sqlite');
+    } finally {
+      await database.close();
+    }
+  });
+
+  it('keeps every write across closing and reopening the file', async () => {
+    const target: DatabaseTarget = { kind: 'sqlite', filename: join(directory, 'reopen.db') };
+    const [alice, bob] = [newUser(), newUser()];
+
+    const first = await DatabaseService.connect(target);
+    const writer = new KyselyChatRepository(first);
+    const chat = await writer.createChat({
+      title: 'Durable',
+      participantIds: [alice, bob],
+      createdBy: alice,
+    });
+    const sent = await writer.insertMessage({
+      chatId: chat.id,
+      senderId: bob,
+      content: 'one',
+      clientId: 'keep',
+    });
+    const second = await writer.insertMessage({ chatId: chat.id, senderId: bob, content: 'two' });
+    await writer.insertMessage({ chatId: chat.id, senderId: bob, content: 'three' });
+    await writer.editMessage(second.message.id, 'two, edited', new Date('2030-01-01T00:00:00.000Z'));
+    await writer.markRead(chat.id, alice, sent.message.id);
+    const summariesBefore = await writer.listChatsForUser(alice);
+    const messagesBefore = await writer.findMessagesAfter(chat.id, undefined, 10);
+    await first.close();
+
+    const reopened = await DatabaseService.connect(target);
+    try {
+      const reader = new KyselyChatRepository(reopened);
+      expect(await reader.findChat(chat.id)).toEqual(chat);
+      expect(await reader.findMessagesAfter(chat.id, undefined, 10)).toEqual(messagesBefore);
+      expect(await reader.listChatsForUser(alice)).toEqual(summariesBefore);
+      expect(summariesBefore[0].unreadCount).toBe(2);
+      expect(
+        await reader.insertMessage({ chatId: chat.id, senderId: bob, content: 'again', clientId: 'keep' }),
+      ).toEqual({
+        created: false,
+        message: sent.message,
+      });
+      const next = await reader.insertMessage({ chatId: chat.id, senderId: alice, content: 'four' });
+      expect(next.message.id).toBeGreaterThan(
+        Math.max(...messagesBefore.messages.map((message) => message.id)),
+      );
+    } finally {
+      await reopened.close();
+    }
+  });
+});
+
+describeWithPostgres('DatabaseService when PostgreSQL goes down', () => {
+  it(
+    'rejects writes with SERVICE_UNAVAILABLE and reports the database down',
+    async () => {
+      const cluster = await startPostgres();
+      const database = await DatabaseService.connect({
+        kind: 'postgres',
+        connectionString: cluster.connectionString,
+        poolSize: 2,
+      });
+      try {
+        expect(database.dialect).toBe('postgres');
+        const repository = new KyselyChatRepository(database);
+        const chat = await repository.createChat({
+          title: null,
+          participantIds: ['alice'],
+          createdBy: 'alice',
+        });
+        await expect(
+          repository.insertMessage({ chatId: chat.id, senderId: 'alice', content: 'before' }),
+        ).resolves.toEqual(expect.objectContaining({ created: true }));
+
+        await cluster.stop();
+
+        const write = repository.insertMessage({ chatId: chat.id, senderId: 'alice', content: 'after' });
+        await expect(write).rejects.toBeInstanceOf(AppError);
+        await expect(write).rejects.toMatchObject({
+          code: 'SERVICE_UNAVAILABLE',
+          message: 'Database unavailable',
+        });
+        const health = await database.checkHealth();
+        expect(health.status).toBe('down');
+        expect(health.error).toMatch(/^Database unavailable: /);
+      } finally {
+        await database.close();
+        await cluster.stop();
+      }
+    },
+    CLUSTER_START_TIMEOUT_MS,
+  );
+});

@@ -1,0 +1,217 @@
+import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import pg from 'pg';
+
+/** A throwaway PostgreSQL cluster; `stop()` shuts it down and deletes its files. */
+export interface TestPostgres {
+  readonly connectionString: string;
+  stop(): Promise<void>;
+}
+
+interface OsUser {
+  uid: number;
+  gid: number;
+}
+
+const REQUIRED_BINARIES = ['initdb', 'pg_ctl'];
+const SUPERUSER = 'postgres';
+const DATABASE = 'switchboard_test';
+const START_ATTEMPTS = 3;
+const COMMAND_TIMEOUT_MS = 120_000;
+
+/** Why PostgreSQL tests cannot run on this machine, or undefined when they can. */
+export function postgresUnavailableReason(): string | undefined {
+  const directories = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  const missing = REQUIRED_BINARIES.filter(
+    (binary) => !directories.some((directory) => isExecutable(join(directory, binary))),
+  );
+  return missing.length === 0
+    ? undefined
+    : `PostgreSQL binaries not found on PATH: ${missing.join(', ')} (install PostgreSQL 15 server binaries)`;
+}
+
+/**
+ * `describe` for suites that need PostgreSQL. Without the binaries the suite is reported as
+ * skipped with the reason printed, and fails instead when `CI` is set.
+ */
+export function describeWithPostgres(title: string, body: () => void): void {
+  const reason = postgresUnavailableReason();
+  if (reason === undefined) {
+    describe(title, body);
+  } else if (process.env.CI) {
+    describe(title, () => {
+      it('needs PostgreSQL', () => {
+        throw new Error(reason);
+      });
+    });
+  } else {
+    console.warn(`\n*** SKIPPING "${title}": ${reason} ***\n`);
+    describe.skip(title, body);
+  }
+}
+
+/**
+ * Creates a cluster with `initdb` in a temp dir, starts it with `pg_ctl` on a free 127.0.0.1
+ * port and creates a database. As root, it runs as an existing unprivileged user (`postgres`,
+ * else `nobody`) because PostgreSQL refuses to run as root.
+ */
+export async function startPostgres(): Promise<TestPostgres> {
+  const reason = postgresUnavailableReason();
+  if (reason !== undefined) throw new Error(reason);
+
+  const owner = await clusterOwner();
+  const root = await mkdtemp(join(tmpdir(), 'switchboard-pg-'));
+  const dataDir = join(root, 'data');
+  const logFile = join(root, 'postgres.log');
+  let running = false;
+
+  const stop = async (): Promise<void> => {
+    try {
+      if (running) {
+        running = false;
+        await runAs(owner, root, 'pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w']).catch(() =>
+          runAs(owner, root, 'pg_ctl', ['stop', '-D', dataDir, '-m', 'immediate', '-w']),
+        );
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  };
+
+  try {
+    if (owner) await chown(root, owner.uid, owner.gid);
+    await runAs(owner, root, 'initdb', [
+      '-D',
+      dataDir,
+      '-U',
+      SUPERUSER,
+      '-A',
+      'trust',
+      '-E',
+      'UTF8',
+      '--no-locale',
+      '--no-sync',
+    ]);
+    const port = await startOnFreePort(owner, root, dataDir, logFile);
+    running = true;
+    await createDatabase(port);
+    return { connectionString: `postgres://${SUPERUSER}@127.0.0.1:${port}/${DATABASE}`, stop };
+  } catch (error) {
+    const log = await readFile(logFile, 'utf8').catch(() => '');
+    await stop();
+    throw new Error(`Could not start a test PostgreSQL: ${(error as Error).message}\n${log}`, {
+      cause: error,
+    });
+  }
+}
+
+/** The port may be taken between probing and binding, so a failed start is retried on another. */
+async function startOnFreePort(
+  owner: OsUser | undefined,
+  root: string,
+  dataDir: string,
+  logFile: string,
+): Promise<number> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    const port = await freePort();
+    const serverOptions = [
+      `-p ${port}`,
+      `-k ${root}`,
+      '-c listen_addresses=127.0.0.1',
+      '-c fsync=off',
+      '-c synchronous_commit=off',
+      '-c full_page_writes=off',
+    ].join(' ');
+    try {
+      await runAs(owner, root, 'pg_ctl', [
+        'start',
+        '-D',
+        dataDir,
+        '-w',
+        '-t',
+        '60',
+        '-l',
+        logFile,
+        '-o',
+        serverOptions,
+      ]);
+      return port;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError;
+}
+
+async function createDatabase(port: number): Promise<void> {
+  const client = new pg.Client({ connectionString: `postgres://${SUPERUSER}@127.0.0.1:${port}/postgres` });
+  await client.connect();
+  try {
+    await client.query(`create database ${DATABASE}`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function clusterOwner(): Promise<OsUser | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  for (const name of ['postgres', 'nobody']) {
+    const user = await lookUpUser(name);
+    if (user) return user;
+  }
+  throw new Error('Running as root and neither a "postgres" nor a "nobody" user exists to run PostgreSQL');
+}
+
+async function lookUpUser(name: string): Promise<OsUser | undefined> {
+  try {
+    const [uid, gid] = await Promise.all([
+      runAs(undefined, tmpdir(), 'id', ['-u', name]),
+      runAs(undefined, tmpdir(), 'id', ['-g', name]),
+    ]);
+    return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
+  } catch {
+    return undefined;
+  }
+}
+
+function runAs(owner: OsUser | undefined, cwd: string, command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      { cwd, timeout: COMMAND_TIMEOUT_MS, env: { ...process.env, LC_ALL: 'C' }, ...owner },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`${command} ${args.join(' ')} failed: ${error.message}\n${stderr}`));
+        else resolve(stdout);
+      },
+    );
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolve(address.port);
+        else reject(new Error('Could not determine a free port'));
+      });
+    });
+  });
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
