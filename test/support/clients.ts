@@ -1,0 +1,52 @@
+import { io, type ManagerOptions, type Socket, type SocketOptions } from 'socket.io-client';
+
+export type ClientOptions = Partial<ManagerOptions & SocketOptions>;
+
+/** A socket.io-client socket that does not reconnect by itself, websocket only unless told. */
+export function client(url: string, namespace = '/', options: ClientOptions = {}): Socket {
+  return io(`${url}${namespace}`, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    ...options,
+  });
+}
+
+/** Resolves with the first payload of `event`; rejects after `timeoutMs`. */
+export function nextEvent<T = unknown>(socket: Socket, event: string, timeoutMs = 5000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, onEvent);
+      reject(new Error(`No "${event}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onEvent = (payload: T) => {
+      clearTimeout(timer);
+      resolve(payload);
+    };
+    socket.once(event, onEvent);
+  });
+}
+
+/** Connects and resolves with the `authenticated` payload, or rejects with the `connect_error`. */
+export async function connected<T = unknown>(socket: Socket, timeoutMs = 5000): Promise<T> {
+  const authenticated = nextEvent<T>(socket, 'authenticated', timeoutMs);
+  const failed = nextEvent<Error>(socket, 'connect_error', timeoutMs).then((error) => {
+    throw error;
+  });
+  authenticated.catch(() => undefined);
+  failed.catch(() => undefined);
+  return Promise.race([authenticated, failed]);
+}
+
+/** Resolves with the `connect_error` of a refused handshake. */
+export function refused(
+  socket: Socket,
+  timeoutMs = 5000,
+): Promise<Error & { data?: { code: string; message: string } }> {
+  return nextEvent(socket, 'connect_error', timeoutMs);
+}
+
+export function disconnected(socket: Socket, timeoutMs = 5000): Promise<string> {
+  if (socket.disconnected && !socket.active) return Promise.resolve('already disconnected');
+  return nextEvent<string>(socket, 'disconnect', timeoutMs);
+}
