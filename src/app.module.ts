@@ -1,4 +1,4 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, Module, type ModuleMetadata } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AuthModule } from './auth/auth.module.js';
 import { AppConfigModule, type AppConfigModuleOptions } from './config/config.module.js';
@@ -10,9 +10,14 @@ import { createValidationPipe } from './realtime/validation.js';
 import { RedisModule } from './redis/redis.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 
+export interface AppModuleOptions extends AppConfigModuleOptions {
+  /** Modules of a host application served beside Switchboard's, under the same auth and limits. */
+  imports?: ModuleMetadata['imports'];
+}
+
 @Module({})
 export class AppModule {
-  static forRoot(options: AppConfigModuleOptions = {}): DynamicModule {
+  static forRoot(options: AppModuleOptions = {}): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -23,6 +28,7 @@ export class AppModule {
         AuthModule,
         SessionsModule,
         HealthModule,
+        ...(options.imports ?? []),
       ],
       providers: [
         { provide: APP_FILTER, useClass: HttpExceptionFilter },

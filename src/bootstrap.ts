@@ -3,12 +3,12 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module.js';
 import { SocketAuthenticator } from './auth/socket-authenticator.js';
 import { AppConfig } from './config/app-config.js';
-import type { AppConfigModuleOptions } from './config/config.module.js';
+import type { AppModuleOptions } from './app.module.js';
 import { RealtimeIoAdapter } from './realtime/realtime-io.adapter.js';
 import { OriginPolicy } from './realtime/origin-policy.js';
 import { NodeEnv } from './config/environment.js';
 
-export interface CreateAppOptions extends AppConfigModuleOptions {
+export interface CreateAppOptions extends AppModuleOptions {
   logger?: false | ('fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose')[];
 }
 

@@ -1,5 +1,5 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { createApp } from '../../src/bootstrap.js';
+import { createApp, type CreateAppOptions } from '../../src/bootstrap.js';
 
 export const TEST_SECRET = 'test-secret-0123456789-0123456789-0123456789';
 
@@ -23,12 +23,15 @@ const BASE_ENV: Record<string, string> = {
  * Starts the real app in this process on an ephemeral port. The configuration comes only
  * from `env` (over test defaults), never from the developer's `.env` or shell.
  */
-export async function startApp(env: Record<string, string> = {}): Promise<RunningApp> {
+export async function startApp(
+  env: Record<string, string> = {},
+  options: Pick<CreateAppOptions, 'imports'> = {},
+): Promise<RunningApp> {
   const saved = process.env;
   process.env = { PATH: saved.PATH ?? '', ...BASE_ENV, ...env };
   let app: NestExpressApplication;
   try {
-    app = await createApp({ envFile: false, logger: ['error', 'warn'] });
+    app = await createApp({ ...options, envFile: false, logger: ['error', 'warn'] });
   } finally {
     process.env = saved;
   }

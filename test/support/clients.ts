@@ -28,14 +28,28 @@ export function nextEvent<T = unknown>(socket: Socket, event: string, timeoutMs 
 }
 
 /** Connects and resolves with the `authenticated` payload, or rejects with the `connect_error`. */
-export async function connected<T = unknown>(socket: Socket, timeoutMs = 5000): Promise<T> {
-  const authenticated = nextEvent<T>(socket, 'authenticated', timeoutMs);
-  const failed = nextEvent<Error>(socket, 'connect_error', timeoutMs).then((error) => {
-    throw error;
+export function connected<T = unknown>(socket: Socket, timeoutMs = 5000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const finish = () => {
+      clearTimeout(timer);
+      socket.off('authenticated', onAuthenticated);
+      socket.off('connect_error', onError);
+    };
+    const onAuthenticated = (payload: T) => {
+      finish();
+      resolve(payload);
+    };
+    const onError = (error: Error) => {
+      finish();
+      reject(error);
+    };
+    const timer = setTimeout(() => {
+      finish();
+      reject(new Error(`Not authenticated within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once('authenticated', onAuthenticated);
+    socket.once('connect_error', onError);
   });
-  authenticated.catch(() => undefined);
-  failed.catch(() => undefined);
-  return Promise.race([authenticated, failed]);
 }
 
 /** Resolves with the `connect_error` of a refused handshake. */
