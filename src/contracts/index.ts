@@ -1,0 +1,69 @@
+/**
+ * The wire contract for clients: event names, payloads and ack shapes of every namespace.
+ * Type a socket.io-client socket with them, e.g.
+ * `const socket: Socket<SessionsServerEvents, SessionsClientEvents> = io(url, { auth: { token } })`.
+ */
+import type {
+  AuthenticatedPayload,
+  AuthExpiredPayload,
+  DisconnectNotice,
+  RefreshRequest,
+  RefreshResult,
+} from '../auth/auth.events.js';
+import type { AckResponse, Envelope } from '../realtime/envelope.js';
+import type { ErrorBody } from '../realtime/errors.js';
+import type { PongPayload, SessionsCountPayload, SessionsListResult } from '../sessions/sessions.events.js';
+
+export { AuthEvent } from '../auth/auth.events.js';
+export type {
+  AuthenticatedPayload,
+  AuthExpiredPayload,
+  DisconnectNotice,
+  RefreshRequest,
+  RefreshResult,
+} from '../auth/auth.events.js';
+export { SessionsEvent } from '../sessions/sessions.events.js';
+export type {
+  PongPayload,
+  SessionsCountPayload,
+  SessionsListResult,
+  SessionView,
+} from '../sessions/sessions.events.js';
+export type { AckFailure, AckResponse, AckSuccess, Envelope } from '../realtime/envelope.js';
+export type { ErrorBody, ErrorCode, HandshakeErrorCode } from '../realtime/errors.js';
+export { ERROR_CODES, HANDSHAKE_ERROR_CODES } from '../realtime/errors.js';
+
+type Ack<T> = (response: AckResponse<T>) => void;
+
+export interface SystemNotice {
+  message: string;
+  level: 'info' | 'warning' | 'critical';
+}
+
+/** Server → client events every namespace carries. */
+export interface CommonServerEvents {
+  authenticated: (event: Envelope<'authenticated', AuthenticatedPayload>) => void;
+  'auth:expired': (event: Envelope<'auth:expired', AuthExpiredPayload>) => void;
+  'auth:revoked': (event: Envelope<'auth:revoked', DisconnectNotice & { sessionId: string }>) => void;
+  'session:replaced': (event: Envelope<'session:replaced', DisconnectNotice>) => void;
+  rate_limited: (event: Envelope<'rate_limited', DisconnectNotice>) => void;
+  system: (event: Envelope<'system', SystemNotice>) => void;
+  /** An error of an event sent without an ack. */
+  exception: (error: ErrorBody) => void;
+}
+
+/** Client → server events every namespace accepts. */
+export interface CommonClientEvents {
+  'auth:refresh': (request: RefreshRequest, ack?: Ack<RefreshResult>) => void;
+}
+
+/** Namespace `/`. */
+export interface SessionsServerEvents extends CommonServerEvents {
+  'sessions:count': (event: Envelope<'sessions:count', SessionsCountPayload>) => void;
+}
+
+export interface SessionsClientEvents extends CommonClientEvents {
+  'sessions:count': (request: Record<string, never>, ack: Ack<SessionsCountPayload>) => void;
+  'sessions:list': (request: { page?: number; limit?: number }, ack: Ack<SessionsListResult>) => void;
+  ping: (request: Record<string, never>, ack: Ack<PongPayload>) => void;
+}
