@@ -223,7 +223,7 @@ export class ConfigValidationError extends Error {
 /** Parses and checks raw variables; throws a ConfigValidationError naming every bad variable. */
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
-  const errors = validateSync(env, { skipMissingProperties: false, forbidUnknownValues: true });
+  const errors = validateSync(env, { forbidUnknownValues: true, stopAtFirstError: true });
   const problems = errors.flatMap((error) =>
     Object.values(error.constraints ?? {}).map((text) =>
       text.startsWith(error.property) ? text : `${error.property}: ${text}`,

@@ -1,0 +1,97 @@
+import { buildAppConfig } from './app-config.js';
+import { ConfigValidationError, validateEnvironment } from './environment.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    validateEnvironment(env);
+  } catch (error) {
+    if (error instanceof ConfigValidationError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('environment validation', () => {
+  it('applies the documented defaults', () => {
+    const config = buildAppConfig(validateEnvironment({ JWT_SECRET: 'secret' }));
+    expect(config.server.port).toBe(3000);
+    expect(config.env).toBe('development');
+    expect(config.sessions.broadcastMs).toBe(1000);
+    expect(config.limits.maxPayloadBytes).toBe(1048576);
+    expect(config.limits.sessionPolicy).toBe('multi');
+    expect(config.redis).toBeNull();
+    expect(config.database).toEqual({ kind: 'sqlite', filename: './data/switchboard.db' });
+    expect(config.auth.algorithms).toEqual(['HS256']);
+    expect(config.presence).toEqual({ ttlMs: 30000, graceMs: 5000 });
+  });
+
+  it.each([
+    ['PORT', { PORT: 'eighty' }],
+    ['PORT', { PORT: '70000' }],
+    ['NODE_ENV', { NODE_ENV: 'staging' }],
+    ['SESSION_POLICY', { SESSION_POLICY: 'some' }],
+    ['REDIS_URL', { REDIS_URL: 'http://localhost:6379' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://db' }],
+    ['JWT_ALGORITHMS', { JWT_ALGORITHMS: 'none' }],
+    ['MAX_PAYLOAD_BYTES', { MAX_PAYLOAD_BYTES: '10' }],
+    ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: 'a:1,b' }],
+  ])('names %s when its value is bad', (variable, env) => {
+    const problems = problemsOf({ JWT_SECRET: 'secret', ...env });
+    expect(problems.some((problem) => problem.startsWith(variable))).toBe(true);
+  });
+
+  it('requires a key in production and a long secret', () => {
+    expect(problemsOf({ NODE_ENV: 'production' }).join()).toContain(
+      'JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL is required',
+    );
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'short' }).join()).toContain(
+      'at least 32 characters',
+    );
+  });
+
+  it('refuses two key sources, and algorithm lists that invite confusion', () => {
+    expect(problemsOf({ JWT_SECRET: 's', JWT_JWKS_URL: 'https://idp.example.com/jwks' }).join()).toContain(
+      'exactly one',
+    );
+    expect(problemsOf({ JWT_SECRET: 's', JWT_ALGORITHMS: 'HS256,RS256' }).join()).toContain(
+      'algorithm confusion',
+    );
+    expect(problemsOf({ JWT_SECRET: 's', JWT_ALGORITHMS: 'RS256' }).join()).toContain('JWT_SECRET needs HS*');
+  });
+
+  it('reports every bad variable at once', () => {
+    const problems = problemsOf({ JWT_SECRET: 's', PORT: 'x', SESSION_POLICY: 'y' });
+    expect(problems.filter((problem) => /^(PORT|SESSION_POLICY)/.test(problem))).toHaveLength(2);
+  });
+
+  it('reads Redis, PostgreSQL and list variables', () => {
+    const config = buildAppConfig(
+      validateEnvironment({
+        JWT_SECRET: 's',
+        REDIS_CLUSTER_NODES: '10.0.0.1:7000,10.0.0.2:7001',
+        DATABASE_URL: 'postgres://u:p@db/switchboard',
+        CORS_ORIGINS: 'https://a.example.com, https://*.example.org',
+      }),
+    );
+    expect(config.redis).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+      ],
+      keyPrefix: 'sb:',
+    });
+    expect(config.database).toEqual({
+      kind: 'postgres',
+      connectionString: 'postgres://u:p@db/switchboard',
+      poolSize: 10,
+    });
+    expect(config.limits.corsOrigins).toEqual(['https://a.example.com', 'https://*.example.org']);
+  });
+
+  it('uses the development secret only outside production', () => {
+    const secret = () => 'generated';
+    const config = buildAppConfig(validateEnvironment({}), { developmentSecret: secret });
+    expect(config.auth.key).toEqual({ kind: 'secret', secret: 'generated', generated: true });
+  });
+});

@@ -1,0 +1,222 @@
+import type { Socket } from 'socket.io';
+import { buildAppConfig } from '../config/app-config.js';
+import { validateEnvironment } from '../config/environment.js';
+import { ConnectionRegistry } from './connection-registry.js';
+import { ConnectionStore } from './connection.store.js';
+import type { ConnectionRecord, ConnectionState } from './connection.types.js';
+import { MemoryConnectionStore } from './memory-connection.store.js';
+import { RealtimeServer } from './realtime-server.js';
+
+const config = buildAppConfig(
+  validateEnvironment({ NODE_ENV: 'test', JWT_SECRET: 'x', SERVER_ID: 'instance-a' }),
+);
+
+interface FakeSocket {
+  id: string;
+  nsp: { name: string };
+  data: { connection: ConnectionState };
+  emitted: [string, unknown][];
+  closed: boolean;
+  emit(event: string, payload: unknown): boolean;
+  disconnect(close: boolean): void;
+}
+
+function connection(
+  userId: string,
+  sessionId: string,
+  connectionId: string,
+  connectedAt = Date.now(),
+): ConnectionState {
+  return {
+    identity: { userId, sessionId, connectionId, roles: [], expiresAt: connectedAt + 60_000 },
+    token: `token-${connectionId}`,
+    tokenFingerprint: `fp-${connectionId}`,
+    ipAddress: '127.0.0.1',
+    userAgent: 'jest',
+    connectedAt,
+    sockets: new Set(),
+  };
+}
+
+function socketOf(state: ConnectionState, namespace = '/'): FakeSocket {
+  const socket: FakeSocket = {
+    id: `${state.identity.connectionId}${namespace}`,
+    nsp: { name: namespace },
+    data: { connection: state },
+    emitted: [],
+    closed: false,
+    emit(event, payload) {
+      this.emitted.push([event, payload]);
+      return true;
+    },
+    disconnect() {
+      this.closed = true;
+      state.sockets.delete(this as unknown as Socket);
+    },
+  };
+  state.sockets.add(socket as unknown as Socket);
+  return socket;
+}
+
+/** A store that fails any call the test did not expect. */
+class StrictStore extends ConnectionStore {
+  readonly calls: string[] = [];
+  constructor(private readonly heartbeatAnswers: boolean[]) {
+    super();
+  }
+  private unexpected(name: string): never {
+    throw new Error(`unexpected call: ${name}`);
+  }
+  add(record: ConnectionRecord): Promise<void> {
+    this.calls.push(`add ${record.connectionId}`);
+    return Promise.resolve();
+  }
+  update(record: ConnectionRecord): Promise<void> {
+    this.calls.push(`update ${record.connectionId}`);
+    return Promise.resolve();
+  }
+  remove(record: ConnectionRecord): Promise<void> {
+    this.calls.push(`remove ${record.connectionId}`);
+    return Promise.resolve();
+  }
+  replaceAll(records: ConnectionRecord[]): Promise<void> {
+    this.calls.push(`replaceAll ${records.map((record) => record.connectionId).join(',')}`);
+    return Promise.resolve();
+  }
+  heartbeat(): Promise<boolean> {
+    this.calls.push('heartbeat');
+    return Promise.resolve(this.heartbeatAnswers.shift() ?? true);
+  }
+  countConnections(): Promise<number> {
+    return this.unexpected('countConnections');
+  }
+  countUserConnections(): Promise<number> {
+    return this.unexpected('countUserConnections');
+  }
+  listConnections(): Promise<ConnectionRecord[]> {
+    return this.unexpected('listConnections');
+  }
+  liveInstanceIds(): Promise<string[]> {
+    return this.unexpected('liveInstanceIds');
+  }
+  leave(): Promise<void> {
+    this.calls.push('leave');
+    return Promise.resolve();
+  }
+}
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('ConnectionRegistry', () => {
+  let registry: ConnectionRegistry;
+
+  beforeEach(() => {
+    registry = new ConnectionRegistry(new MemoryConnectionStore('instance-a'), new RealtimeServer(), config);
+  });
+
+  it('counts a connection once across its namespaces and lists its namespaces', async () => {
+    const alice = connection('alice', 's1', 'c1');
+    registry.register(socketOf(alice, '/') as unknown as Socket);
+    registry.register(socketOf(alice, '/chat') as unknown as Socket);
+    await flush();
+    expect(await registry.countConnections()).toBe(1);
+    const { sessions } = await registry.listSessions({ page: 1, limit: 10 });
+    expect(sessions).toEqual([
+      expect.objectContaining({
+        connectionId: 'c1',
+        sessionId: 's1',
+        userId: 'alice',
+        instanceId: 'instance-a',
+        sockets: [
+          { socketId: 'c1/', namespace: '/' },
+          { socketId: 'c1/chat', namespace: '/chat' },
+        ],
+        tokenFingerprint: 'fp-c1',
+      }),
+    ]);
+  });
+
+  it('removes a connection when its last socket leaves', async () => {
+    const alice = connection('alice', 's1', 'c1');
+    const root = socketOf(alice, '/');
+    const chat = socketOf(alice, '/chat');
+    registry.register(root as unknown as Socket);
+    registry.register(chat as unknown as Socket);
+    alice.sockets.delete(root as unknown as Socket);
+    registry.unregister(root as unknown as Socket);
+    await flush();
+    expect(await registry.countConnections()).toBe(1);
+    alice.sockets.delete(chat as unknown as Socket);
+    registry.unregister(chat as unknown as Socket);
+    await flush();
+    expect(await registry.countConnections()).toBe(0);
+    expect(registry.localConnectionCount).toBe(0);
+  });
+
+  it('pages and filters sessions in connection order', async () => {
+    const start = Date.now();
+    for (const [index, user] of ['alice', 'bob', 'alice', 'carol'].entries()) {
+      registry.register(
+        socketOf(connection(user, `s${index}`, `c${index}`, start + index)) as unknown as Socket,
+      );
+    }
+    await flush();
+    const firstPage = await registry.listSessions({ page: 1, limit: 3 });
+    expect(firstPage.totalCount).toBe(4);
+    expect(firstPage.sessions.map((session) => session.connectionId)).toEqual(['c0', 'c1', 'c2']);
+    const secondPage = await registry.listSessions({ page: 2, limit: 3 });
+    expect(secondPage.sessions.map((session) => session.connectionId)).toEqual(['c3']);
+    const alices = await registry.listSessions({ page: 1, limit: 10, userId: 'alice' });
+    expect(alices.sessions.map((session) => session.connectionId)).toEqual(['c0', 'c2']);
+    expect(await registry.countUserConnections('alice')).toBe(2);
+  });
+
+  it('disconnects a user’s connections but the spared one, sending the notice first', () => {
+    const older = socketOf(connection('alice', 's1', 'c1'));
+    const newer = socketOf(connection('alice', 's2', 'c2'));
+    const bob = socketOf(connection('bob', 's3', 'c3'));
+    for (const socket of [older, newer, bob]) registry.register(socket as unknown as Socket);
+    registry.disconnect({
+      userId: 'alice',
+      exceptConnectionId: 'c2',
+      reason: 'replaced',
+      notice: { event: 'session:replaced', payload: { reason: 'replaced' } },
+    });
+    expect(older.emitted).toEqual([['session:replaced', { reason: 'replaced' }]]);
+    expect(older.closed).toBe(true);
+    expect(newer.closed).toBe(false);
+    expect(bob.closed).toBe(false);
+  });
+
+  it('disconnects every socket of a session', () => {
+    const state = connection('alice', 'shared', 'c1');
+    const root = socketOf(state, '/');
+    const chat = socketOf(state, '/chat');
+    const other = socketOf(connection('alice', 'other', 'c2'));
+    for (const socket of [root, chat, other]) registry.register(socket as unknown as Socket);
+    registry.disconnect({ sessionId: 'shared', reason: 'revoked' });
+    expect([root.closed, chat.closed, other.closed]).toEqual([true, true, false]);
+  });
+
+  it('re-publishes its connections when the heartbeat finds them lost', async () => {
+    const store = new StrictStore([false]);
+    const strict = new ConnectionRegistry(store, new RealtimeServer(), config);
+    strict.register(socketOf(connection('alice', 's1', 'c1')) as unknown as Socket);
+    strict.onApplicationBootstrap();
+    await flush();
+    await flush();
+    await strict.onApplicationShutdown();
+    expect(store.calls).toEqual(['add c1', 'heartbeat', 'replaceAll c1', 'leave']);
+  });
+
+  it('keeps serving when the store fails', async () => {
+    const failing = new MemoryConnectionStore('instance-a');
+    failing.add = () => Promise.reject(new Error('Redis is down'));
+    const resilient = new ConnectionRegistry(failing, new RealtimeServer(), config);
+    expect(() =>
+      resilient.register(socketOf(connection('alice', 's1', 'c1')) as unknown as Socket),
+    ).not.toThrow();
+    await flush();
+    expect(resilient.localConnectionCount).toBe(1);
+  });
+});
