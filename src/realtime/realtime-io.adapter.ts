@@ -1,8 +1,10 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Logger } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
+import type { MessageMappingProperties } from '@nestjs/websockets';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { IncomingMessage } from 'node:http';
+import { filter, type Observable } from 'rxjs';
 import type { Namespace, Server, ServerOptions, Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { NodeEnv } from '../config/environment.js';
@@ -83,6 +85,41 @@ export class RealtimeIoAdapter extends IoAdapter {
     server.on('new_namespace', (namespace: Namespace) => this.protect(namespace));
     this.realtime.attach(server);
     return server;
+  }
+
+  /**
+   * One dispatcher per socket and gateway that routes by event name, instead of Nest's RxJS
+   * subscription per handler per socket: the memory a connection costs no longer grows with
+   * the number of handlers. Guards, pipes, interceptors, filters and acks run as before,
+   * inside `callback` and `transform`.
+   */
+  override bindMessageHandlers(
+    socket: Socket,
+    handlers: MessageMappingProperties[],
+    transform: (data: unknown) => Observable<unknown>,
+  ): void {
+    socket.onAny((event: string, ...args: unknown[]) => {
+      const handler = handlers.find((candidate) => candidate.message === event);
+      if (!handler) return;
+      const { data, ack } = this.mapPayload(args.length === 1 ? args[0] : args);
+      let response$: Observable<unknown>;
+      try {
+        response$ = transform(handler.callback(data, ack));
+      } catch (error) {
+        this.logger.error(error);
+        return;
+      }
+      response$.pipe(filter((response) => response !== undefined && response !== null)).subscribe({
+        next: (response) => this.reply(socket, response, handler.isAckHandledManually ? undefined : ack),
+        error: (error: unknown) => this.logger.error(error),
+      });
+    });
+  }
+
+  private reply(socket: Socket, response: unknown, ack: unknown): void {
+    const { event, data } = response as { event?: unknown; data?: unknown };
+    if (typeof event === 'string') socket.emit(event, data);
+    else if (typeof ack === 'function') (ack as (value: unknown) => void)(response);
   }
 
   private protect(namespace: Namespace): void {

@@ -1,0 +1,97 @@
+import { Module } from '@nestjs/common';
+import { MessageBody, SubscribeMessage } from '@nestjs/websockets';
+import { IsInt, Min } from 'class-validator';
+import { RealtimeGateway } from '../../src/auth/realtime-gateway.decorator.js';
+import { AppError } from '../../src/realtime/errors.js';
+import { RealtimeServer } from '../../src/realtime/realtime-server.js';
+import { startApp, type RunningApp } from '../support/app.js';
+import { client, connected } from '../support/clients.js';
+import { signToken } from '../support/tokens.js';
+
+const HANDLER_COUNT = 10;
+
+class CountDto {
+  @IsInt()
+  @Min(0)
+  n!: number;
+}
+
+/** Ten handlers on `/`, beside the sessions gateway. */
+@RealtimeGateway('/')
+class WideGateway {
+  @SubscribeMessage('wide:0') h0(@MessageBody() body: CountDto) {
+    return { doubled: body.n * 2 };
+  }
+  @SubscribeMessage('wide:1') h1() {
+    throw AppError.conflict('already done');
+  }
+  @SubscribeMessage('wide:2') h2() {
+    throw new Error('boom');
+  }
+  @SubscribeMessage('wide:3') h3() {
+    return 3;
+  }
+  @SubscribeMessage('wide:4') h4() {
+    return 4;
+  }
+  @SubscribeMessage('wide:5') h5() {
+    return 5;
+  }
+  @SubscribeMessage('wide:6') h6() {
+    return 6;
+  }
+  @SubscribeMessage('wide:7') h7() {
+    return 7;
+  }
+  @SubscribeMessage('wide:8') h8() {
+    return 8;
+  }
+  @SubscribeMessage('wide:9') async h9() {
+    return Promise.resolve(9);
+  }
+}
+
+@Module({ providers: [WideGateway] })
+class WideModule {}
+
+describe('event dispatch (e2e)', () => {
+  let running: RunningApp;
+  let socket: ReturnType<typeof client>;
+
+  beforeAll(async () => {
+    running = await startApp({}, { imports: [WideModule] });
+    socket = client(running.url, '/', { auth: { token: signToken() } });
+    await connected(socket);
+  });
+  afterAll(async () => {
+    socket.close();
+    await running.close();
+  });
+
+  it('keeps one dispatcher per gateway on a socket, whatever the number of handlers', () => {
+    const [serverSocket] = running.app.get(RealtimeServer).namespace('/').sockets.values();
+    const perEventListeners = Array.from({ length: HANDLER_COUNT }, (_, index) =>
+      serverSocket.listenerCount(`wide:${index}`),
+    );
+    expect(perEventListeners).toEqual(Array(HANDLER_COUNT).fill(0));
+    expect(serverSocket.listenersAny()).toHaveLength(2);
+  });
+
+  it('runs pipes, interceptors and filters through the dispatcher', async () => {
+    expect(await socket.emitWithAck('wide:0', { n: 21 })).toEqual({ ok: true, data: { doubled: 42 } });
+    expect(await socket.emitWithAck('wide:0', { n: -1 })).toEqual({
+      ok: false,
+      error: { code: 'VALIDATION_FAILED', message: expect.stringContaining('n'), details: expect.any(Array) },
+    });
+    expect(await socket.emitWithAck('wide:1', {})).toEqual({
+      ok: false,
+      error: { code: 'CONFLICT', message: 'already done' },
+    });
+    expect(await socket.emitWithAck('wide:2', {})).toEqual({
+      ok: false,
+      error: { code: 'INTERNAL', message: 'Internal server error' },
+    });
+    expect(await socket.emitWithAck('wide:9', {})).toEqual({ ok: true, data: 9 });
+    expect(await socket.emitWithAck('ping', {})).toEqual({ ok: true, data: { pong: expect.any(String) } });
+  });
+});
