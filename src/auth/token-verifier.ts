@@ -1,5 +1,6 @@
-import { createPublicKey, createSecretKey, type JsonWebKey, KeyObject } from 'node:crypto';
+import { createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import { createRemoteJWKSet, errors as joseErrors } from 'jose';
 import jwt, { type Algorithm, type JwtPayload, type VerifyOptions } from 'jsonwebtoken';
 import { AppConfig, JwtKeySource } from '../config/app-config.js';
 
@@ -49,8 +50,8 @@ const ASYMMETRIC_ALGORITHMS: readonly Algorithm[] = [
   ...Object.values(EC_ALGORITHM_BY_CURVE),
 ];
 
-/** Each token naming an unknown `kid` may cause a refetch; forged kids must not become a request each. */
-const JWKS_REFETCHES_PER_MINUTE = 10;
+/** An unknown `kid` refetches the key set at most this often: how soon a rotated key is seen. */
+const JWKS_REFETCH_COOLDOWN_MS = 30_000;
 /** Key fetches happen during a handshake; a slow endpoint must not hold connections for long. */
 const JWKS_TIMEOUT_MS = 5000;
 
@@ -209,108 +210,41 @@ function createKeyAccess(source: JwtKeySource): {
   }
 }
 
-interface KeySetEntry {
-  key: KeyObject;
-  /** The `alg` the key set declares for this key, if any. */
-  algorithm?: string;
-}
-
 /**
- * The keys of the configured JWKS endpoint, by `kid`: fetched on first use, again when the cache
- * age has passed, and again (rate limited) when a token names a `kid` the cached set lacks, which
- * is how rotated keys arrive. Key locations carried by a token (`jku`, `x5u`, `jwk`) are never used.
+ * The keys of the configured JWKS endpoint, through jose's remote key set: cached for the
+ * configured age, refetched when a token names an unknown `kid` (at most once per cooldown,
+ * so a stream of forged kids cannot hammer the endpoint). Key locations carried by a token
+ * (`jku`, `x5u`, `jwk`) are never used: only `alg` and `kid` leave the header.
  */
 class JwksKeySet {
-  private keys: ReadonlyMap<string, KeySetEntry> = new Map();
-  private expiresAt = 0;
-  private pendingFetch?: Promise<void>;
-  private recentRefetches: number[] = [];
+  private readonly getKey: ReturnType<typeof createRemoteJWKSet>;
 
-  constructor(
-    private readonly url: string,
-    private readonly cacheMs: number,
-  ) {}
+  constructor(url: string, cacheMs: number) {
+    this.getKey = createRemoteJWKSet(new URL(url), {
+      cacheMaxAge: cacheMs,
+      cooldownDuration: JWKS_REFETCH_COOLDOWN_MS,
+      timeoutDuration: JWKS_TIMEOUT_MS,
+    });
+  }
 
   async keyFor({ alg, kid }: TokenHeader): Promise<KeyObject> {
     if (kid === undefined) {
       throw invalid('Token has no key id (kid); it is required when keys come from a key set');
     }
-    const expired = Date.now() >= this.expiresAt;
-    if (expired) await this.fetchKeys();
-    if (!expired && !this.keys.has(kid)) await this.refetchForUnknownKid();
-    const entry = this.keys.get(kid);
-    if (entry === undefined) throw invalid('Token key id (kid) is not in the trusted key set');
-    if (entry.algorithm !== undefined && entry.algorithm !== alg) {
-      throw invalid(
-        `Token algorithm ${quoted(alg)} differs from the algorithm of its key (${entry.algorithm})`,
-      );
-    }
-    if (!algorithmsForKey(entry.key).some((algorithm) => algorithm === alg)) {
-      throw invalid(`Token algorithm ${quoted(alg)} does not fit its key (${describeKey(entry.key)})`);
-    }
-    return entry.key;
-  }
-
-  /** Rate limited on its own, so that known keys keep working while forged kids are refused. */
-  private async refetchForUnknownKid(): Promise<void> {
-    if (this.pendingFetch === undefined) {
-      const now = Date.now();
-      this.recentRefetches = this.recentRefetches.filter((startedAt) => startedAt > now - 60_000);
-      if (this.recentRefetches.length >= JWKS_REFETCHES_PER_MINUTE) {
+    try {
+      return KeyObject.from(await this.getKey({ alg, kid }));
+    } catch (error) {
+      if (
+        error instanceof joseErrors.JWKSNoMatchingKey ||
+        error instanceof joseErrors.JWKSMultipleMatchingKeys
+      ) {
         throw invalid(
-          'Token key id (kid) is not among the known keys, and the key set was refetched too often to look again now',
+          'Token key id (kid) is not in the trusted key set, or its key does not fit the algorithm',
+          error,
         );
       }
-      this.recentRefetches.push(now);
-    }
-    await this.fetchKeys();
-  }
-
-  private fetchKeys(): Promise<void> {
-    this.pendingFetch ??= this.downloadKeys().finally(() => {
-      this.pendingFetch = undefined;
-    });
-    return this.pendingFetch;
-  }
-
-  private async downloadKeys(): Promise<void> {
-    let keys: Map<string, KeySetEntry>;
-    try {
-      const response = await fetch(this.url, {
-        headers: { accept: 'application/json' },
-        signal: AbortSignal.timeout(JWKS_TIMEOUT_MS),
-      });
-      if (!response.ok) throw new Error(`HTTP ${response.status} from the key set endpoint`);
-      keys = parseKeySet(await response.json());
-    } catch (error) {
       throw invalid('Signing keys are unavailable: the key set endpoint could not be read', error);
     }
-    this.keys = keys;
-    this.expiresAt = Date.now() + this.cacheMs;
-  }
-}
-
-/** Signing keys of a JWK Set (RFC 7517) that carry a `kid`; other entries are skipped. */
-function parseKeySet(body: unknown): Map<string, KeySetEntry> {
-  if (!isRecord(body) || !Array.isArray(body.keys)) throw new Error('The key set has no "keys" list');
-  const keys = new Map<string, KeySetEntry>();
-  for (const jwk of body.keys) {
-    if (!isRecord(jwk) || typeof jwk.kid !== 'string' || (jwk.use !== undefined && jwk.use !== 'sig')) {
-      continue;
-    }
-    const key = publicKeyFromJwk(jwk);
-    if (key !== undefined) {
-      keys.set(jwk.kid, { key, algorithm: typeof jwk.alg === 'string' ? jwk.alg : undefined });
-    }
-  }
-  return keys;
-}
-
-function publicKeyFromJwk(jwk: Record<string, unknown>): KeyObject | undefined {
-  try {
-    return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
-  } catch {
-    return undefined;
   }
 }
 
