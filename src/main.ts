@@ -13,6 +13,7 @@ async function main(): Promise<void> {
   const stop = (signal: string) => {
     if (closing) return;
     closing = true;
+    logger.log(`${signal} received: shutting down`);
     const deadline = setTimeout(() => {
       logger.error(`Shutdown took longer than ${config.server.shutdownGraceMs} ms; exiting`);
       process.exit(1);

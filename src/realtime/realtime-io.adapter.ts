@@ -71,7 +71,7 @@ export class RealtimeIoAdapter extends IoAdapter {
         origin: (origin, callback) => callback(null, this.originPolicy.allows(origin)),
         credentials: true,
       },
-    } as ServerOptions) as Server;
+    } as ServerOptions);
     if (this.adapterClients.length === 2) {
       const [pub, sub] = this.adapterClients;
       const key = `${this.redis.keyPrefix}socket.io`;
@@ -101,7 +101,8 @@ export class RealtimeIoAdapter extends IoAdapter {
     socket.onAny((event: string, ...args: unknown[]) => {
       const handler = handlers.find((candidate) => candidate.message === event);
       if (!handler) return;
-      const { data, ack } = this.mapPayload(args.length === 1 ? args[0] : args);
+      const payload: { data: unknown; ack?: unknown } = this.mapPayload(args.length === 1 ? args[0] : args);
+      const { data, ack } = payload;
       let response$: Observable<unknown>;
       try {
         response$ = transform(handler.callback(data, ack));

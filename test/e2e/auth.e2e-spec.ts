@@ -233,7 +233,7 @@ describe('authentication (e2e)', () => {
         .get('/api/sessions')
         .set('Authorization', `Bearer ${signToken({ sub: 'ivan' })}`);
       expect(response.status).toBe(403);
-      expect(response.body.error).toBe('Forbidden');
+      expect((response.body as { error: string }).error).toBe('Forbidden');
     });
 
     it('refuses a token without exp', async () => {

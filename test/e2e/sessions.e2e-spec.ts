@@ -3,6 +3,10 @@ import { startApp, type RunningApp } from '../support/app.js';
 import { client, connected, disconnected, nextEvent, refused } from '../support/clients.js';
 import { signToken } from '../support/tokens.js';
 
+/** A REST body, typed by the test that reads it. */
+const body = <T>(response: { body: unknown }) => response.body as T;
+type Page = { data: { sessions: { id: string; userId: string }[]; totalCount: number } };
+
 type Ack<T = unknown> =
   { ok: true; data: T } | { ok: false; error: { code: string; message: string; details?: unknown } };
 
@@ -35,7 +39,8 @@ describe('sessions (e2e)', () => {
   async function waitForCount(expected: number): Promise<void> {
     for (let attempt = 0; attempt < 100; attempt += 1) {
       const response = await http().get('/api/sessions/count').set(bearer(adminToken));
-      if (response.body.data.activeSessionsCount === expected) return;
+      if (body<{ data: { activeSessionsCount: number } }>(response).data.activeSessionsCount === expected)
+        return;
       await new Promise((resolve) => setImmediate(resolve));
     }
     throw new Error(`count never reached ${expected}`);
@@ -158,9 +163,9 @@ describe('sessions (e2e)', () => {
       expect(forbidden.status).toBe(403);
       const all = await http().get('/api/sessions?page=1&limit=10').set(bearer(adminToken));
       expect(all.status).toBe(200);
-      expect(all.body.data.totalCount).toBe(2);
+      expect(body<Page>(all).data.totalCount).toBe(2);
       const bobs = await http().get('/api/sessions?userId=bob').set(bearer(adminToken));
-      expect(bobs.body.data.sessions.map((session: { userId: string }) => session.userId)).toEqual(['bob']);
+      expect(body<Page>(bobs).data.sessions.map((session) => session.userId)).toEqual(['bob']);
       const bad = await http().get('/api/sessions?limit=0').set(bearer(adminToken));
       expect(bad.status).toBe(400);
       expect(bad.body).toEqual({
@@ -178,7 +183,7 @@ describe('sessions (e2e)', () => {
         .get('/api/sessions/me')
         .set(bearer(signToken({ sub: 'alice' })));
       expect(response.status).toBe(200);
-      expect(response.body.data.sessions.map((session: { id: string }) => session.id)).toEqual(['mine']);
+      expect(body<Page>(response).data.sessions.map((session) => session.id)).toEqual(['mine']);
     });
   });
 
@@ -190,7 +195,7 @@ describe('sessions (e2e)', () => {
       const revoked = nextEvent<{ type: string; data: { sessionId: string } }>(socket, 'auth:revoked');
       const response = await http().delete('/api/sessions/to-revoke').set(bearer(token));
       expect(response.status).toBe(200);
-      expect(response.body.data).toEqual({ sessionId: 'to-revoke', disconnected: 1 });
+      expect(body<{ data: unknown }>(response).data).toEqual({ sessionId: 'to-revoke', disconnected: 1 });
       expect((await revoked).data.sessionId).toBe('to-revoke');
       await disconnected(socket);
       const again = await refused(open(token));
@@ -234,7 +239,7 @@ describe('sessions (e2e)', () => {
         .delete('/api/sessions/no-such-session')
         .set(bearer(signToken({ sub: 'alice' })));
       expect(response.status).toBe(404);
-      expect(response.body.statusCode).toBe(404);
+      expect(body<{ statusCode: number }>(response).statusCode).toBe(404);
     });
   });
 
