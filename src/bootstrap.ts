@@ -30,6 +30,7 @@ export async function createApp(options: CreateAppOptions = {}): Promise<NestExp
     app.flushLogs();
   }
   app.useBodyParser('json', { limit: config.limits.maxPayloadBytes });
+  if (config.server.trustProxy) app.set('trust proxy', true);
   const origins = new OriginPolicy(config.limits.corsOrigins, config.env === NodeEnv.Development);
   app.enableCors({ origin: (origin, callback) => callback(null, origins.allows(origin)), credentials: true });
   const adapter = new RealtimeIoAdapter(app, [app.get(SocketAuthenticator)]);

@@ -119,7 +119,8 @@ export class SocketAuthenticator implements OnModuleInit, SocketHooks {
   private async admitConnection(socket: Socket, token: string): Promise<ConnectionState> {
     this.pendingHandshakes += 1;
     try {
-      await this.consumeHandshakeAllowance(socket.handshake.address);
+      const ipAddress = this.clientAddress(socket);
+      await this.consumeHandshakeAllowance(ipAddress);
       const verified = await this.verify(token);
       const connectionId = randomUUID();
       const sessionId = verified.sessionId ?? connectionId;
@@ -138,7 +139,7 @@ export class SocketAuthenticator implements OnModuleInit, SocketHooks {
         },
         token,
         tokenFingerprint: fingerprint,
-        ipAddress: socket.handshake.address,
+        ipAddress,
         userAgent: headerText(socket.handshake.headers['user-agent']),
         connectedAt: Date.now(),
         sockets: new Set(),
@@ -148,6 +149,12 @@ export class SocketAuthenticator implements OnModuleInit, SocketHooks {
     } finally {
       this.pendingHandshakes -= 1;
     }
+  }
+
+  private clientAddress(socket: Socket): string {
+    if (!this.config.server.trustProxy) return socket.handshake.address;
+    const forwarded = headerText(socket.handshake.headers['x-forwarded-for']).split(',')[0]?.trim();
+    return forwarded || socket.handshake.address;
   }
 
   private async verify(token: string): Promise<VerifiedToken> {

@@ -29,6 +29,8 @@ export class AppConfig {
     readonly dataDir: string;
     readonly logLevel: string;
     readonly shutdownGraceMs: number;
+    /** Take the client address from X-Forwarded-For (behind a load balancer). */
+    readonly trustProxy: boolean;
   };
   readonly auth!: {
     readonly key: JwtKeySource;
@@ -75,6 +77,7 @@ export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOp
       dataDir: env.DATA_DIR,
       logLevel: env.LOG_LEVEL,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+      trustProxy: env.TRUST_PROXY,
     },
     auth: {
       key,

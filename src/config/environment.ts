@@ -1,5 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  IsBoolean,
   IsEnum,
   IsIn,
   IsInt,
@@ -73,6 +74,10 @@ export class EnvironmentVariables {
   @IsInt()
   @Min(0)
   SHUTDOWN_GRACE_MS = 10000;
+
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'TRUST_PROXY must be true or false' })
+  TRUST_PROXY = false;
 
   @Transform(emptyToUndefined)
   @IsOptional()

@@ -61,6 +61,22 @@ describe('limits and protection (e2e)', () => {
     expect(third.data?.code).toBe('RATE_LIMITED');
   });
 
+  it('counts handshakes per forwarded client address when TRUST_PROXY is on', async () => {
+    const app = await start({ RATE_LIMIT_HANDSHAKES_PER_MIN: '1', TRUST_PROXY: 'true' });
+    const from = (address: string) =>
+      client(app.url, '/', {
+        auth: { token: signToken() },
+        extraHeaders: { 'X-Forwarded-For': `${address}, 10.0.0.1` },
+      });
+    const first = from('203.0.113.7');
+    const second = from('203.0.113.8');
+    const again = from('203.0.113.7');
+    sockets.push(first, second, again);
+    await connected(first);
+    await connected(second);
+    expect((await refused(again)).message).toBe('RATE_LIMITED');
+  });
+
   it('refuses connections over MAX_CONNECTIONS with CONNECTION_LIMIT', async () => {
     const app = await start({ MAX_CONNECTIONS: '1' });
     await connected(open(app, signToken({ sub: 'alice' })));
