@@ -1,3 +1,4 @@
+import { AppError } from '../realtime/errors.js';
 import type { RedisClient } from '../redis/redis.service.js';
 import { keysOf, MemoryRevocationStore, RevocationStore, type RevocationTarget } from './revocation.store.js';
 
@@ -19,7 +20,11 @@ export class RedisRevocationStore extends RevocationStore {
     await this.localCopy.revoke(target, untilMs);
     const transaction = this.redis.multi();
     for (const key of keysOf(target)) transaction.set(this.redisKey(key), '1', 'PXAT', untilMs);
-    await transaction.exec();
+    try {
+      await transaction.exec();
+    } catch {
+      throw AppError.unavailable('Redis is unavailable: the revocation holds on this instance only');
+    }
   }
 
   async isRevoked(target: RevocationTarget): Promise<boolean> {

@@ -52,13 +52,41 @@ export class RealtimeIoAdapter extends IoAdapter {
   /** Opens the adapter's Redis connections; waits briefly so the app listens with them ready. */
   async connectToRedis(): Promise<void> {
     if (!this.redis.enabled) return;
-    const pub = this.redis.connect('adapter-pub');
+    const pub = this.redis.connect('adapter-pub', { enableOfflineQueue: false });
     const sub = this.redis.connect('adapter-sub');
+    this.dropPublishesWhileDown(pub);
     this.adapterClients.push(pub, sub);
     const ready = await Promise.all(this.adapterClients.map((client) => waitUntilReady(client)));
     if (ready.includes(false)) {
       this.redisLogger.warn('Redis is not reachable yet; serving this instance alone until it is');
     }
+  }
+
+  /**
+   * The adapter publishes without handling failures; while Redis is down every broadcast would
+   * become an unhandled rejection. Broadcasts sent then are dropped (clients catch up through
+   * their own sync, e.g. `chat:sync`), and the first failure of an outage is logged.
+   */
+  private dropPublishesWhileDown(pub: RedisClient): void {
+    let reported = false;
+    pub.on('ready', () => {
+      reported = false;
+    });
+    const onFailure = (error: unknown) => {
+      if (!reported) {
+        this.redisLogger.warn(
+          `Broadcasts to other instances are dropped while Redis is down: ${String(error)}`,
+        );
+        reported = true;
+      }
+      return 0;
+    };
+    const publish = pub.publish.bind(pub);
+    const spublish = pub.spublish.bind(pub);
+    Object.assign(pub, {
+      publish: (channel: string, message: string | Buffer) => publish(channel, message).catch(onFailure),
+      spublish: (channel: string, message: string | Buffer) => spublish(channel, message).catch(onFailure),
+    });
   }
 
   override createIOServer(port: number, options?: Partial<ServerOptions>): Server {

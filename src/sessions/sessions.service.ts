@@ -80,15 +80,18 @@ export class SessionsService implements OnApplicationBootstrap, OnApplicationShu
       ...connections.map((record) => Date.parse(record.expiresAt)),
     );
     const tokenFingerprints = connections.map((record) => record.tokenFingerprint);
-    await this.revocations.revoke({ sessionId, tokenFingerprints }, latestExpiry);
-    this.registry.disconnect({
-      sessionId,
-      reason: 'revoked',
-      notice: {
-        event: AuthEvent.Revoked,
-        payload: envelope(AuthEvent.Revoked, { reason: 'revoked', sessionId }),
-      },
-    });
+    try {
+      await this.revocations.revoke({ sessionId, tokenFingerprints }, latestExpiry);
+    } finally {
+      this.registry.disconnect({
+        sessionId,
+        reason: 'revoked',
+        notice: {
+          event: AuthEvent.Revoked,
+          payload: envelope(AuthEvent.Revoked, { reason: 'revoked', sessionId }),
+        },
+      });
+    }
     return { sessionId, disconnected: connections.length };
   }
 
