@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean,
@@ -40,6 +41,17 @@ const toInt = ({ value }: { value: unknown }) => {
   return /^-?\d+$/.test(value.trim()) ? Number(value) : value;
 };
 
+/** A whole number from the environment's text, within bounds. */
+function Integer(min: number, max?: number): PropertyDecorator {
+  const bounds = max === undefined ? [Min(min)] : [Min(min), Max(max)];
+  return applyDecorators(Transform(toInt), IsInt(), ...bounds);
+}
+
+/** A variable that may be unset; an empty value counts as unset. */
+function Optional(): PropertyDecorator {
+  return applyDecorators(Transform(emptyToUndefined), IsOptional());
+}
+
 /**
  * Every variable the server reads, with its default. Validated once at boot by
  * `validateEnvironment`; the rest of the code reads the typed `AppConfig` built from it.
@@ -48,17 +60,13 @@ export class EnvironmentVariables {
   @IsEnum(NodeEnv)
   NODE_ENV: NodeEnv = NodeEnv.Development;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(65535)
+  @Integer(0, 65535)
   PORT = 3000;
 
   @IsString()
   HOST = '0.0.0.0';
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
+  @Optional()
   @Matches(/^[A-Za-z0-9._:-]{1,64}$/, {
     message: 'SERVER_ID must be 1-64 characters of letters, digits, . _ : -',
   })
@@ -70,44 +78,36 @@ export class EnvironmentVariables {
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL = 'log';
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
+  @Integer(0)
   SHUTDOWN_GRACE_MS = 10000;
 
   @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
   @IsBoolean({ message: 'TRUST_PROXY must be true or false' })
   TRUST_PROXY = false;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
+  @Optional()
   @IsString()
   JWT_SECRET?: string;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
+  @Optional()
   @IsString()
   JWT_PUBLIC_KEY?: string;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
+  @Optional()
   @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
   JWT_JWKS_URL?: string;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
+  @Optional()
   @Matches(new RegExp(`^(${SUPPORTED_ALGORITHMS.join('|')})(,(${SUPPORTED_ALGORITHMS.join('|')}))*$`), {
     message: `JWT_ALGORITHMS must be a comma-separated list of ${SUPPORTED_ALGORITHMS.join(', ')}`,
   })
   JWT_ALGORITHMS?: string;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
+  @Optional()
   @IsString()
   JWT_ISSUER?: string;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
+  @Optional()
   @IsString()
   JWT_AUDIENCE?: string;
 
@@ -115,70 +115,47 @@ export class EnvironmentVariables {
   @Matches(/^\S+$/, { message: 'JWT_ROLES_CLAIM must be a claim name without spaces' })
   JWT_ROLES_CLAIM = 'roles';
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
-  @Max(300)
+  @Integer(0, 300)
   JWT_CLOCK_TOLERANCE_S = 0;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1000)
+  @Integer(1000)
   JWT_JWKS_CACHE_MS = 600000;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
+  @Integer(1)
   REVOCATION_TTL_S = 86400;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(50)
+  @Integer(50)
   SESSIONS_BROADCAST_MS = 1000;
 
   @IsString()
   CORS_ORIGINS = '';
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
+  @Integer(0)
   MAX_CONNECTIONS = 0;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
+  @Integer(0)
   MAX_CONNECTIONS_PER_USER = 0;
 
   @IsIn(['multi', 'single'])
   SESSION_POLICY: 'multi' | 'single' = 'multi';
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
+  @Integer(0)
   RATE_LIMIT_HANDSHAKES_PER_MIN = 120;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
+  @Integer(0)
   RATE_LIMIT_EVENTS_PER_S = 50;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
+  @Integer(1)
   RATE_LIMIT_FLOOD_SECONDS = 5;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1024)
+  @Integer(1024)
   MAX_PAYLOAD_BYTES = 1048576;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
+  @Optional()
   @IsUrl({ require_tld: false, protocols: ['redis', 'rediss'] })
   REDIS_URL?: string;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
+  @Optional()
   @Matches(/^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$/, {
     message: 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port',
   })
@@ -188,33 +165,22 @@ export class EnvironmentVariables {
   @Matches(/^[A-Za-z0-9:_-]*$/, { message: 'REDIS_KEY_PREFIX may hold letters, digits, : _ -' })
   REDIS_KEY_PREFIX = 'sb:';
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1000)
+  @Integer(1000)
   PRESENCE_TTL_MS = 30000;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(0)
+  @Integer(0)
   PRESENCE_GRACE_MS = 5000;
 
-  @Transform(emptyToUndefined)
-  @IsOptional()
+  @Optional()
   @Matches(/^(postgres(ql)?:\/\/\S+|sqlite:\S+)$/, {
     message: 'DATABASE_URL must be postgres://…, sqlite:<file> or sqlite::memory:',
   })
   DATABASE_URL?: string;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(100)
+  @Integer(1, 100)
   DATABASE_POOL_SIZE = 10;
 
-  @Transform(toInt)
-  @IsInt()
-  @Min(1)
-  @Max(100000)
+  @Integer(1, 100000)
   CHAT_MAX_CONTENT = 4000;
 }
 

@@ -14,21 +14,8 @@ import type { AckResponse, Envelope } from '../realtime/envelope.js';
 import type { ErrorBody } from '../realtime/errors.js';
 import type { PongPayload, SessionsCountPayload, SessionsListResult } from '../sessions/sessions.events.js';
 
-export { AuthEvent } from '../auth/auth.events.js';
-export type {
-  AuthenticatedPayload,
-  AuthExpiredPayload,
-  DisconnectNotice,
-  RefreshRequest,
-  RefreshResult,
-} from '../auth/auth.events.js';
-export { SessionsEvent } from '../sessions/sessions.events.js';
-export type {
-  PongPayload,
-  SessionsCountPayload,
-  SessionsListResult,
-  SessionView,
-} from '../sessions/sessions.events.js';
+export * from '../auth/auth.events.js';
+export * from '../sessions/sessions.events.js';
 export type { AckFailure, AckResponse, AckSuccess, Envelope } from '../realtime/envelope.js';
 export type { ErrorBody, ErrorCode, HandshakeErrorCode } from '../realtime/errors.js';
 export { ERROR_CODES, HANDSHAKE_ERROR_CODES } from '../realtime/errors.js';

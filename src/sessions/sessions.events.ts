@@ -1,5 +1,3 @@
-import type { ConnectionRecord } from '../realtime/connection.types.js';
-
 /** Events of the `/` namespace. */
 export const SessionsEvent = {
   /** client → server (ack) and server → client when the cluster-wide count changes. */
@@ -34,18 +32,4 @@ export interface SessionsListResult {
 
 export interface PongPayload {
   pong: string;
-}
-
-export function toSessionView(record: ConnectionRecord): SessionView {
-  return {
-    id: record.sessionId,
-    userId: record.userId,
-    connectionId: record.connectionId,
-    instanceId: record.instanceId,
-    namespaces: [...new Set(record.sockets.map((socket) => socket.namespace))],
-    connectedAt: record.connectedAt,
-    expiresAt: record.expiresAt,
-    userAgent: record.userAgent,
-    ipAddress: record.ipAddress,
-  };
 }

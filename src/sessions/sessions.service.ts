@@ -8,12 +8,8 @@ import { ConnectionRegistry } from '../realtime/connection-registry.js';
 import { envelope } from '../realtime/envelope.js';
 import { AppError } from '../realtime/errors.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
-import {
-  SessionsEvent,
-  toSessionView,
-  type SessionsListResult,
-  type SessionView,
-} from './sessions.events.js';
+import type { ConnectionRecord } from '../realtime/connection.types.js';
+import { SessionsEvent, type SessionsListResult, type SessionView } from './sessions.events.js';
 
 const DEFAULT_PAGE_SIZE = 50;
 
@@ -104,4 +100,18 @@ export class SessionsService implements OnApplicationBootstrap, OnApplicationShu
       .namespace('/')
       .local.emit(SessionsEvent.Count, envelope(SessionsEvent.Count, { activeSessionsCount }));
   }
+}
+
+function toSessionView(record: ConnectionRecord): SessionView {
+  return {
+    id: record.sessionId,
+    userId: record.userId,
+    connectionId: record.connectionId,
+    instanceId: record.instanceId,
+    namespaces: [...new Set(record.sockets.map((socket) => socket.namespace))],
+    connectedAt: record.connectedAt,
+    expiresAt: record.expiresAt,
+    userAgent: record.userAgent,
+    ipAddress: record.ipAddress,
+  };
 }
