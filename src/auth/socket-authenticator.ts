@@ -7,11 +7,11 @@ import { AppConfig } from '../config/app-config.js';
 import { RedisService } from '../redis/redis.service.js';
 import { ConnectionRegistry } from '../realtime/connection-registry.js';
 import { connectionOf, type ConnectionState, type SocketData } from '../realtime/connection.types.js';
-import { ackFailure, envelope } from '../realtime/envelope.js';
-import { type ErrorBody, HandshakeError } from '../realtime/errors.js';
+import { ackFailure, envelope, type AckResponse } from '../realtime/envelope.js';
+import { HandshakeError } from '../realtime/errors.js';
 import type { SocketHooks } from '../realtime/realtime-io.adapter.js';
 import { GATEWAY_NAMESPACE_KEY, ROLES_KEY } from './auth.metadata.js';
-import { AuthEvent } from './auth.events.js';
+import { AuthEvent, type RefreshResult } from './auth.events.js';
 import { RevocationStore, tokenFingerprint } from './revocation.store.js';
 import { hasAnyRole } from './roles.js';
 import { extractHandshakeToken } from './token-extractor.js';
@@ -75,10 +75,9 @@ export class SocketAuthenticator implements OnModuleInit, SocketHooks {
       floodStreak: 0,
     };
     socket.use((packet, next) => this.gateEvent(socket, packet, next));
-    socket.on(
-      AuthEvent.Refresh,
-      (payload: unknown, ack?: unknown) => void this.refresh(socket, payload, ack),
-    );
+    socket.on(AuthEvent.Refresh, (payload: unknown, ack?: unknown) => {
+      void this.refresh(socket, payload).then((response) => answer(socket, ack, response));
+    });
     socket.once('disconnect', () => {
       connection.sockets.delete(socket);
       this.registry.unregister(socket);
@@ -213,14 +212,19 @@ export class SocketAuthenticator implements OnModuleInit, SocketHooks {
     }
     const { identity } = connectionOf(socket);
     if (identity.expiresAt <= Date.now()) {
-      refuse(packet, socket, {
-        code: 'UNAUTHORIZED',
+      const expired = {
+        code: 'UNAUTHORIZED' as const,
         message: 'Token expired; send auth:refresh with a new token',
-      });
+      };
+      answer(socket, packet[packet.length - 1], ackFailure(expired));
       return;
     }
     if (this.exceedsEventRate(socket)) {
-      refuse(packet, socket, { code: 'RATE_LIMITED', message: 'Too many events; slow down' });
+      answer(
+        socket,
+        packet[packet.length - 1],
+        ackFailure({ code: 'RATE_LIMITED', message: 'Too many events; slow down' }),
+      );
       return;
     }
     next();
@@ -258,57 +262,47 @@ export class SocketAuthenticator implements OnModuleInit, SocketHooks {
     setImmediate(() => socket.disconnect(true));
   }
 
-  private async refresh(socket: Socket, payload: unknown, ack: unknown): Promise<void> {
-    const reply =
-      typeof ack === 'function'
-        ? (ack as (response: unknown) => void)
-        : (response: unknown) =>
-            socket.emit('exception', (response as { error?: unknown }).error ?? response);
+  private async refresh(socket: Socket, payload: unknown): Promise<AckResponse<RefreshResult>> {
     const token = (payload as { token?: unknown } | null)?.token;
     if (typeof token !== 'string' || token.length === 0 || token.length > MAX_REFRESH_TOKEN_LENGTH) {
-      reply(
-        ackFailure({
-          code: 'VALIDATION_FAILED',
-          message: 'token must be a non-empty string',
-          details: [
-            { field: 'token', problems: ['token must be a non-empty string of at most 16384 characters'] },
-          ],
-        }),
-      );
-      return;
+      const problem = `token must be a non-empty string of at most ${MAX_REFRESH_TOKEN_LENGTH} characters`;
+      return ackFailure({
+        code: 'VALIDATION_FAILED',
+        message: problem,
+        details: [{ field: 'token', problems: [problem] }],
+      });
     }
     const connection = connectionOf(socket);
+    let verified: VerifiedToken;
     try {
-      const verified = await this.verifier.verify(token);
-      if (verified.userId !== connection.identity.userId) {
-        reply(ackFailure({ code: 'FORBIDDEN', message: 'The new token belongs to another user' }));
-        return;
-      }
-      const fingerprint = tokenFingerprint(token);
-      const revoked = await this.revocations.isRevoked({
-        sessionId: connection.identity.sessionId,
-        tokenFingerprints: [fingerprint],
-      });
-      if (revoked) {
-        reply(ackFailure({ code: 'UNAUTHORIZED', message: 'AUTH_REVOKED: this session was revoked' }));
-        return;
-      }
-      connection.token = token;
-      connection.tokenFingerprint = fingerprint;
-      connection.identity.expiresAt = verified.expiresAt;
-      connection.identity.roles = verified.roles;
-      this.connections.set(socket.conn, connection);
-      this.armExpiry(connection);
-      this.registry.refresh(connection);
-      reply({ ok: true, data: { expiresAt: new Date(verified.expiresAt).toISOString() } });
+      verified = await this.verifier.verify(token);
     } catch (error) {
       if (error instanceof TokenVerificationError) {
-        reply(ackFailure({ code: 'UNAUTHORIZED', message: `${error.code}: ${error.message}` }));
-        return;
+        return ackFailure({ code: 'UNAUTHORIZED', message: `${error.code}: ${error.message}` });
       }
       this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-      reply(ackFailure({ code: 'INTERNAL', message: 'Internal server error' }));
+      return ackFailure({ code: 'INTERNAL', message: 'Internal server error' });
     }
+    if (verified.userId !== connection.identity.userId) {
+      return ackFailure({ code: 'FORBIDDEN', message: 'The new token belongs to another user' });
+    }
+    const fingerprint = tokenFingerprint(token);
+    if (
+      await this.revocations.isRevoked({
+        sessionId: connection.identity.sessionId,
+        tokenFingerprints: [fingerprint],
+      })
+    ) {
+      return ackFailure({ code: 'UNAUTHORIZED', message: 'AUTH_REVOKED: this session was revoked' });
+    }
+    connection.token = token;
+    connection.tokenFingerprint = fingerprint;
+    connection.identity.expiresAt = verified.expiresAt;
+    connection.identity.roles = verified.roles;
+    this.connections.set(socket.conn, connection);
+    this.armExpiry(connection);
+    this.registry.refresh(connection);
+    return { ok: true, data: { expiresAt: new Date(verified.expiresAt).toISOString() } };
   }
 
   private armExpiry(connection: ConnectionState): void {
@@ -345,10 +339,10 @@ export class SocketAuthenticator implements OnModuleInit, SocketHooks {
   }
 }
 
-function refuse(packet: unknown[], socket: Socket, error: ErrorBody): void {
-  const ack = packet[packet.length - 1];
-  if (typeof ack === 'function') (ack as (response: unknown) => void)(ackFailure(error));
-  else socket.emit('exception', error);
+/** Replies through the ack when there is one; a failure without an ack becomes `exception`. */
+function answer(socket: Socket, ack: unknown, response: AckResponse<unknown>): void {
+  if (typeof ack === 'function') (ack as (reply: unknown) => void)(response);
+  else if (!response.ok) socket.emit('exception', response.error);
 }
 
 function headerText(value: string | string[] | undefined): string {
