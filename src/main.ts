@@ -33,13 +33,13 @@ async function main(): Promise<void> {
   await app.listen(config.server.port, config.server.host);
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
+  if (config.auth.key.kind === 'secret' && config.auth.key.generated) {
+    logger.warn(`Development mode: no JWT key configured, using a local secret.\n${demoTokenBanner(config)}`);
+  }
   logger.log(
     `Listening on http://${config.server.host}:${port} as server ${config.server.serverId} ` +
       `(${config.redis ? 'Redis adapter' : 'in-memory adapter'}, ${config.database.kind})`,
   );
-  if (config.auth.key.kind === 'secret' && config.auth.key.generated) {
-    logger.warn(`Development mode: no JWT key configured, using a local secret.\n${demoTokenBanner(config)}`);
-  }
 }
 
 main().catch((error: unknown) => {
