@@ -23,6 +23,8 @@ export const HANDSHAKE_ERROR_CODES = [
   'FORBIDDEN',
   'RATE_LIMITED',
   'CONNECTION_LIMIT',
+  /** A dependency (e.g. the database) could not be reached; retrying later may succeed. */
+  'SERVICE_UNAVAILABLE',
 ] as const;
 export type HandshakeErrorCode = (typeof HANDSHAKE_ERROR_CODES)[number];
 

@@ -1,0 +1,692 @@
+import { jest } from '@jest/globals';
+import { Server } from 'socket.io';
+import { Adapter, type BroadcastOptions, type Room } from 'socket.io-adapter';
+import { buildAppConfig } from '../config/app-config.js';
+import { validateEnvironment } from '../config/environment.js';
+import type { Envelope } from '../realtime/envelope.js';
+import { AppError } from '../realtime/errors.js';
+import { RealtimeServer } from '../realtime/realtime-server.js';
+import { CHAT_NAMESPACE, ChatEvent, ChatLimits } from './chat.events.js';
+import {
+  ChatRepository,
+  type DeleteMessageResult,
+  type EditMessageResult,
+  type InsertMessageResult,
+  type NewChat,
+  type NewMessage,
+} from './chat.repository.js';
+import { ChatService, type ChatActor } from './chat.service.js';
+import type { Chat, ChatMessage, ChatSummary, MessagePage } from './chat.types.js';
+
+/**
+ * The `ChatRepository` contract in memory, strict about it: arguments the port forbids
+ * (a page size below 1, a fractional limit) throw instead of being tolerated, and every result
+ * is a copy, so the service can neither rely on lax input handling nor on shared state.
+ */
+class InMemoryChatRepository extends ChatRepository {
+  private readonly chats = new Map<string, Omit<Chat, 'participantIds'> & { members: string[] }>();
+  private readonly messages: ChatMessage[] = [];
+  private readonly readPositions = new Map<string, number>();
+  private chatCount = 0;
+  /** Makes the next `insertMessage` fail, as a database that went away would. */
+  failNextInsert: Error | null = null;
+
+  createChat({ title, participantIds, createdBy }: NewChat): Promise<Chat> {
+    this.chatCount += 1;
+    const id = `chat-${this.chatCount}`;
+    this.chats.set(id, {
+      id,
+      title,
+      createdBy,
+      createdAt: new Date().toISOString(),
+      members: [...new Set(participantIds)],
+    });
+    return Promise.resolve(this.chatOf(id));
+  }
+
+  findChat(chatId: string): Promise<Chat | null> {
+    return Promise.resolve(this.chats.has(chatId) ? this.chatOf(chatId) : null);
+  }
+
+  listChatsForUser(userId: string): Promise<ChatSummary[]> {
+    const summaries = [...this.chats.values()]
+      .filter((chat) => chat.members.includes(userId))
+      .map((chat): ChatSummary => {
+        const own = this.messages.filter((message) => message.chatId === chat.id);
+        const readUpTo = this.readPositions.get(readKey(chat.id, userId)) ?? 0;
+        return {
+          ...this.chatOf(chat.id),
+          lastMessage: own.length > 0 ? structuredClone(own[own.length - 1]) : null,
+          unreadCount: own.filter((m) => m.id > readUpTo && m.senderId !== userId && !m.deletedAt).length,
+        };
+      });
+    return Promise.resolve(summaries.reverse());
+  }
+
+  chatIdsForUser(userId: string): Promise<string[]> {
+    return Promise.resolve(
+      [...this.chats.values()]
+        .filter((chat) => chat.members.includes(userId))
+        .map((chat) => chat.id)
+        .sort(),
+    );
+  }
+
+  isParticipant(chatId: string, userId: string): Promise<boolean> {
+    return Promise.resolve(this.chats.get(chatId)?.members.includes(userId) ?? false);
+  }
+
+  addMember(chatId: string, userId: string): Promise<boolean> {
+    const chat = this.chats.get(chatId);
+    if (!chat || chat.members.includes(userId)) return Promise.resolve(false);
+    chat.members.push(userId);
+    return Promise.resolve(true);
+  }
+
+  removeMember(chatId: string, userId: string): Promise<boolean> {
+    const chat = this.chats.get(chatId);
+    if (!chat?.members.includes(userId)) return Promise.resolve(false);
+    chat.members = chat.members.filter((member) => member !== userId);
+    return Promise.resolve(true);
+  }
+
+  insertMessage({ chatId, senderId, content, clientId }: NewMessage): Promise<InsertMessageResult> {
+    if (this.failNextInsert) {
+      const failure = this.failNextInsert;
+      this.failNextInsert = null;
+      return Promise.reject(failure);
+    }
+    if (!this.chats.has(chatId)) return Promise.reject(new Error(`Contract violated: no chat ${chatId}`));
+    const stored = this.messages.find(
+      (message) =>
+        clientId !== undefined &&
+        message.chatId === chatId &&
+        message.senderId === senderId &&
+        message.clientId === clientId,
+    );
+    if (stored) return Promise.resolve({ message: structuredClone(stored), created: false });
+    const message: ChatMessage = {
+      id: this.messages.length + 1,
+      chatId,
+      senderId,
+      content,
+      ...(clientId !== undefined && { clientId }),
+      createdAt: new Date().toISOString(),
+    };
+    this.messages.push(message);
+    return Promise.resolve({ message: structuredClone(message), created: true });
+  }
+
+  findMessage(messageId: number): Promise<ChatMessage | null> {
+    const message = this.messages[messageId - 1];
+    return Promise.resolve(message ? structuredClone(message) : null);
+  }
+
+  editMessage(messageId: number, content: string, editedAt: Date): Promise<EditMessageResult> {
+    const message = this.messages[messageId - 1];
+    if (!message) return Promise.resolve({ status: 'not_found' });
+    if (message.deletedAt) return Promise.resolve({ status: 'was_deleted' });
+    message.content = content;
+    message.editedAt = editedAt.toISOString();
+    return Promise.resolve({ status: 'edited', message: structuredClone(message) });
+  }
+
+  deleteMessage(messageId: number, deletedAt: Date): Promise<DeleteMessageResult> {
+    const message = this.messages[messageId - 1];
+    if (!message) return Promise.resolve({ status: 'not_found' });
+    if (message.deletedAt)
+      return Promise.resolve({ status: 'already_deleted', message: structuredClone(message) });
+    message.content = null;
+    message.deletedAt = deletedAt.toISOString();
+    return Promise.resolve({ status: 'deleted', message: structuredClone(message) });
+  }
+
+  findMessagesAfter(chatId: string, afterMessageId: number | undefined, limit: number): Promise<MessagePage> {
+    requirePageSize(limit);
+    const after = this.messages.filter((m) => m.chatId === chatId && m.id > (afterMessageId ?? 0));
+    return Promise.resolve({
+      messages: structuredClone(after.slice(0, limit)),
+      hasMore: after.length > limit,
+    });
+  }
+
+  findMessagesBefore(
+    chatId: string,
+    beforeMessageId: number | undefined,
+    limit: number,
+  ): Promise<MessagePage> {
+    requirePageSize(limit);
+    const before = this.messages.filter(
+      (m) => m.chatId === chatId && (beforeMessageId === undefined || m.id < beforeMessageId),
+    );
+    return Promise.resolve({
+      messages: structuredClone(before.slice(Math.max(before.length - limit, 0))),
+      hasMore: before.length > limit,
+    });
+  }
+
+  markRead(chatId: string, userId: string, messageId: number): Promise<number | null> {
+    if (this.messages[messageId - 1]?.chatId !== chatId) return Promise.resolve(null);
+    const key = readKey(chatId, userId);
+    const position = Math.max(this.readPositions.get(key) ?? 0, messageId);
+    this.readPositions.set(key, position);
+    return Promise.resolve(position);
+  }
+
+  storedMessages(chatId: string): ChatMessage[] {
+    return structuredClone(this.messages.filter((message) => message.chatId === chatId));
+  }
+
+  private chatOf(chatId: string): Chat {
+    const { members, ...chat } = this.chats.get(chatId)!;
+    return structuredClone({ ...chat, participantIds: members });
+  }
+}
+
+function readKey(chatId: string, userId: string): string {
+  return JSON.stringify([chatId, userId]);
+}
+
+function requirePageSize(limit: number): void {
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`Contract violated: page size ${limit}`);
+}
+
+interface Broadcast {
+  event: string;
+  data: unknown;
+  to: string[];
+  except: string[];
+}
+
+interface RoomChange {
+  of: string[];
+  rooms: string[];
+}
+
+/** Socket.IO's own in-memory adapter, noting every broadcast and room change it is asked for. */
+class RecordingAdapter extends Adapter {
+  readonly broadcasts: Broadcast[] = [];
+  readonly joins: RoomChange[] = [];
+  readonly leaves: RoomChange[] = [];
+
+  override broadcast(packet: { data: [string, Envelope] }, options: BroadcastOptions): void {
+    const [event, envelope] = packet.data;
+    expect(envelope).toEqual({ type: event, data: expect.anything(), timestamp: expect.any(String) });
+    this.broadcasts.push({
+      event,
+      data: envelope.data,
+      to: sorted(options.rooms),
+      except: sorted(options.except),
+    });
+    super.broadcast(packet, options);
+  }
+
+  override addSockets(options: BroadcastOptions, rooms: Room[]): void {
+    this.joins.push({ of: sorted(options.rooms), rooms });
+    super.addSockets(options, rooms);
+  }
+
+  override delSockets(options: BroadcastOptions, rooms: Room[]): void {
+    this.leaves.push({ of: sorted(options.rooms), rooms });
+    super.delSockets(options, rooms);
+  }
+}
+
+function sorted(rooms: Set<Room> | undefined): string[] {
+  return [...(rooms ?? [])].map(String).sort();
+}
+
+const config = buildAppConfig(
+  validateEnvironment({ NODE_ENV: 'test', JWT_SECRET: 'unit-test-secret', CHAT_MAX_CONTENT: '10' }),
+);
+
+const alice: ChatActor = { userId: 'alice', roles: [] };
+const bob: ChatActor = { userId: 'bob', roles: [] };
+const carol: ChatActor = { userId: 'carol', roles: [] };
+const eve: ChatActor = { userId: 'eve', roles: [] };
+const admin: ChatActor = { userId: 'root', roles: ['admin'] };
+
+async function failureOf(operation: Promise<unknown>): Promise<AppError> {
+  const error = await operation.then(
+    () => {
+      throw new Error('Expected the operation to fail');
+    },
+    (failure: unknown) => failure,
+  );
+  expect(error).toBeInstanceOf(AppError);
+  return error as AppError;
+}
+
+describe('ChatService', () => {
+  let repository: InMemoryChatRepository;
+  let io: Server;
+  let service: ChatService;
+  let adapter: RecordingAdapter;
+
+  beforeEach(() => {
+    repository = new InMemoryChatRepository();
+    // Never attached to an HTTP server: nothing listens, nothing needs closing.
+    io = new Server({ adapter: RecordingAdapter });
+    const realtime = new RealtimeServer();
+    realtime.attach(io);
+    adapter = io.of(CHAT_NAMESPACE).adapter as RecordingAdapter;
+    service = new ChatService(repository, realtime, config);
+  });
+
+  afterEach(() => {
+    service.onModuleDestroy();
+    jest.useRealTimers();
+  });
+
+  const events = () => adapter.broadcasts.map((broadcast) => broadcast.event);
+
+  async function chatOf(...members: ChatActor[]): Promise<Chat> {
+    const [creator, ...others] = members;
+    const chat = await service.createChat(creator, { participantIds: others.map((member) => member.userId) });
+    adapter.broadcasts.length = 0;
+    adapter.joins.length = 0;
+    return chat;
+  }
+
+  describe('chats and members', () => {
+    it('creates a chat with its creator, puts every participant’s sockets in its room and tells them', async () => {
+      const chat = await service.createChat(alice, {
+        participantIds: ['bob', 'bob', 'alice'],
+        title: 'Plans',
+      });
+
+      expect(chat).toMatchObject({ title: 'Plans', participantIds: ['alice', 'bob'], createdBy: 'alice' });
+      expect(adapter.joins).toEqual([{ of: ['user:alice', 'user:bob'], rooms: [`chat:${chat.id}`] }]);
+      expect(adapter.broadcasts).toEqual([
+        { event: ChatEvent.ChatCreated, data: chat, to: ['user:alice', 'user:bob'], except: [] },
+      ]);
+      expect((await service.createChat(bob, { participantIds: [] })).title).toBeNull();
+    });
+
+    it('shows a chat to participants and answers a stranger exactly as an unknown id', async () => {
+      const chat = await chatOf(alice, bob);
+
+      expect(await service.getChat(bob, chat.id)).toEqual(chat);
+      const stranger = await failureOf(service.getChat(eve, chat.id));
+      const unknown = await failureOf(service.getChat(eve, 'chat-404'));
+      expect(stranger.toBody()).toEqual({ code: 'NOT_FOUND', message: `Chat ${chat.id} not found` });
+      expect(unknown.toBody()).toEqual({ code: 'NOT_FOUND', message: 'Chat chat-404 not found' });
+    });
+
+    it('lets a participant add a member, once, joining their sockets and telling the chat and them', async () => {
+      const chat = await chatOf(alice, bob);
+
+      const first = await service.addMember(bob, chat.id, 'carol');
+      const again = await service.addMember(alice, chat.id, 'carol');
+
+      expect(first).toEqual({ chat: { ...chat, participantIds: ['alice', 'bob', 'carol'] }, added: true });
+      expect(again).toEqual({ chat: first.chat, added: false });
+      expect(adapter.joins).toEqual([{ of: ['user:carol'], rooms: [`chat:${chat.id}`] }]);
+      expect(adapter.broadcasts).toEqual([
+        {
+          event: ChatEvent.MemberAdded,
+          data: { chatId: chat.id, userId: 'carol', addedBy: 'bob', chat: first.chat },
+          to: [`chat:${chat.id}`, 'user:carol'],
+          except: [],
+        },
+      ]);
+    });
+
+    it('refuses a stranger adding members, storing and broadcasting nothing', async () => {
+      const chat = await chatOf(alice);
+
+      expect((await failureOf(service.addMember(eve, chat.id, 'eve'))).code).toBe('NOT_FOUND');
+      expect(await repository.isParticipant(chat.id, 'eve')).toBe(false);
+      expect(adapter.broadcasts).toEqual([]);
+    });
+
+    it('lets members leave and the creator or an admin remove others', async () => {
+      const chat = await chatOf(alice, bob, carol, eve);
+
+      expect((await failureOf(service.removeMember(bob, chat.id, 'carol'))).code).toBe('FORBIDDEN');
+      expect(await service.removeMember(bob, chat.id, 'bob')).toEqual({
+        chatId: chat.id,
+        userId: 'bob',
+        removedBy: 'bob',
+      });
+      await service.removeMember(alice, chat.id, 'carol');
+      await service.removeMember(admin, chat.id, 'eve');
+      expect((await failureOf(service.removeMember(alice, chat.id, 'bob'))).toBody()).toEqual({
+        code: 'NOT_FOUND',
+        message: `User bob is not a member of chat ${chat.id}`,
+      });
+      expect((await failureOf(service.removeMember(bob, chat.id, 'alice'))).code).toBe('NOT_FOUND');
+
+      expect((await repository.findChat(chat.id))?.participantIds).toEqual(['alice']);
+      expect(adapter.leaves).toEqual(
+        ['bob', 'carol', 'eve'].map((user) => ({ of: [`user:${user}`], rooms: [`chat:${chat.id}`] })),
+      );
+      expect(adapter.broadcasts.map(({ event, to }) => ({ event, to }))).toEqual(
+        ['bob', 'carol', 'eve'].map((user) => ({
+          event: ChatEvent.MemberRemoved,
+          to: [`chat:${chat.id}`, `user:${user}`],
+        })),
+      );
+    });
+
+    it('lists the caller’s chats with their summaries', async () => {
+      const chat = await chatOf(alice, bob);
+      const { message } = await service.sendMessage(alice, { chatId: chat.id, content: 'hi' });
+
+      expect(await service.listChats(bob)).toEqual([{ ...chat, lastMessage: message, unreadCount: 1 }]);
+      expect(await service.listChats(eve)).toEqual([]);
+      expect(await service.chatRoomsOf('bob')).toEqual([`chat:${chat.id}`]);
+    });
+  });
+
+  describe('messages', () => {
+    it('stores a message, then broadcasts it to the chat', async () => {
+      const chat = await chatOf(alice, bob);
+
+      const { message, created } = await service.sendMessage(alice, { chatId: chat.id, content: 'hello' });
+
+      expect(created).toBe(true);
+      expect(repository.storedMessages(chat.id)).toEqual([message]);
+      expect(adapter.broadcasts).toEqual([
+        { event: ChatEvent.NewMessage, data: message, to: [`chat:${chat.id}`], except: [] },
+      ]);
+    });
+
+    it('broadcasts nothing when the message could not be stored', async () => {
+      const chat = await chatOf(alice, bob);
+      const unavailable = AppError.unavailable('Database unavailable');
+      repository.failNextInsert = unavailable;
+
+      await expect(service.sendMessage(alice, { chatId: chat.id, content: 'lost' })).rejects.toBe(
+        unavailable,
+      );
+      expect(adapter.broadcasts).toEqual([]);
+    });
+
+    it('stores and broadcasts a message once per clientId and sender', async () => {
+      const chat = await chatOf(alice, bob);
+
+      const first = await service.sendMessage(alice, { chatId: chat.id, content: 'once', clientId: 'c1' });
+      const retry = await service.sendMessage(alice, { chatId: chat.id, content: 'once', clientId: 'c1' });
+      const bobs = await service.sendMessage(bob, { chatId: chat.id, content: 'mine', clientId: 'c1' });
+
+      expect(retry).toEqual({ message: first.message, created: false });
+      expect(bobs.created).toBe(true);
+      expect(repository.storedMessages(chat.id)).toEqual([first.message, bobs.message]);
+      expect(events()).toEqual([ChatEvent.NewMessage, ChatEvent.NewMessage]);
+    });
+
+    it.each([
+      ['empty', '', 'content must not be empty or only whitespace'],
+      ['only whitespace', ' \n\t\u00a0', 'content must not be empty or only whitespace'],
+      ['longer than CHAT_MAX_CONTENT', 'x'.repeat(11), 'content must be at most 10 characters'],
+      [
+        'longer in characters, not only in code units',
+        '🙂'.repeat(11),
+        'content must be at most 10 characters',
+      ],
+    ])('refuses %s content naming the field, before anything else', async (_case, content, problem) => {
+      const chat = await chatOf(alice);
+
+      const sent = await failureOf(service.sendMessage(alice, { chatId: chat.id, content }));
+      const edited = await failureOf(service.editMessage(alice, { messageId: 1, content }));
+
+      for (const error of [sent, edited]) {
+        expect(error.toBody()).toEqual({
+          code: 'VALIDATION_FAILED',
+          message: problem,
+          details: [{ field: 'content', problems: [problem] }],
+        });
+      }
+      expect(repository.storedMessages(chat.id)).toEqual([]);
+    });
+
+    it('accepts content of exactly CHAT_MAX_CONTENT characters, surrounding whitespace included', async () => {
+      const chat = await chatOf(alice);
+
+      const emoji = await service.sendMessage(alice, { chatId: chat.id, content: '🙂'.repeat(10) });
+      const padded = await service.sendMessage(alice, { chatId: chat.id, content: '  padded  ' });
+
+      expect(emoji.message.content).toBe('🙂'.repeat(10));
+      expect(padded.message.content).toBe('  padded  ');
+    });
+
+    it('refuses a stranger posting, as for an unknown chat', async () => {
+      const chat = await chatOf(alice);
+
+      for (const chatId of [chat.id, 'chat-404']) {
+        expect((await failureOf(service.sendMessage(eve, { chatId, content: 'hi' }))).toBody()).toEqual({
+          code: 'NOT_FOUND',
+          message: `Chat ${chatId} not found`,
+        });
+      }
+      expect(repository.storedMessages(chat.id)).toEqual([]);
+    });
+
+    it('lets only the sender edit, keeping editedAt, and broadcasts the edit', async () => {
+      const chat = await chatOf(alice, bob);
+      const { message } = await service.sendMessage(alice, { chatId: chat.id, content: 'draft' });
+      adapter.broadcasts.length = 0;
+
+      expect(
+        (await failureOf(service.editMessage(bob, { messageId: message.id, content: 'mine' }))).code,
+      ).toBe('FORBIDDEN');
+      expect(
+        (await failureOf(service.editMessage(eve, { messageId: message.id, content: 'x' }))).toBody(),
+      ).toEqual({
+        code: 'NOT_FOUND',
+        message: `Message ${message.id} not found`,
+      });
+      expect(
+        (await failureOf(service.editMessage(alice, { messageId: message.id, content: 'x' }, 'chat-9'))).code,
+      ).toBe('NOT_FOUND');
+      const edited = await service.editMessage(alice, { messageId: message.id, content: 'final' }, chat.id);
+
+      expect(edited).toEqual({ ...message, content: 'final', editedAt: expect.any(String) });
+      expect(adapter.broadcasts).toEqual([
+        { event: ChatEvent.MessageEdited, data: edited, to: [`chat:${chat.id}`], except: [] },
+      ]);
+    });
+
+    it('lets the sender or any admin delete, once, and refuses edits of a deleted message', async () => {
+      const chat = await chatOf(alice, bob);
+      const fromAlice = (await service.sendMessage(alice, { chatId: chat.id, content: 'oops' })).message;
+      const fromBob = (await service.sendMessage(bob, { chatId: chat.id, content: 'rude' })).message;
+      adapter.broadcasts.length = 0;
+
+      expect((await failureOf(service.deleteMessage(bob, { messageId: fromAlice.id }))).code).toBe(
+        'FORBIDDEN',
+      );
+      expect((await failureOf(service.deleteMessage(eve, { messageId: fromAlice.id }))).code).toBe(
+        'NOT_FOUND',
+      );
+      expect((await failureOf(service.deleteMessage(admin, { messageId: fromBob.id }, 'chat-9'))).code).toBe(
+        'NOT_FOUND',
+      );
+      const deleted = await service.deleteMessage(alice, { messageId: fromAlice.id });
+      const again = await service.deleteMessage(alice, { messageId: fromAlice.id }, chat.id);
+      const moderated = await service.deleteMessage(admin, { messageId: fromBob.id });
+      const edit = await failureOf(service.editMessage(alice, { messageId: fromAlice.id, content: 'back' }));
+
+      expect(deleted).toEqual({ ...fromAlice, content: null, deletedAt: expect.any(String) });
+      expect(again).toEqual(deleted);
+      expect(moderated).toMatchObject({ id: fromBob.id, content: null });
+      expect(edit.code).toBe('CONFLICT');
+      expect(adapter.broadcasts).toEqual([
+        { event: ChatEvent.MessageDeleted, data: deleted, to: [`chat:${chat.id}`], except: [] },
+        { event: ChatEvent.MessageDeleted, data: moderated, to: [`chat:${chat.id}`], except: [] },
+      ]);
+    });
+  });
+
+  describe('read receipts', () => {
+    it('moves the read position forward only, telling the chat when it moves', async () => {
+      const chat = await chatOf(alice, bob);
+      const other = await chatOf(alice, bob);
+      const sent = [
+        (await service.sendMessage(alice, { chatId: chat.id, content: 'a' })).message,
+        (await service.sendMessage(alice, { chatId: chat.id, content: 'b' })).message,
+      ];
+      const foreign = (await service.sendMessage(alice, { chatId: other.id, content: 'c' })).message;
+      adapter.broadcasts.length = 0;
+
+      const latest = await service.markRead(bob, { chatId: chat.id, messageId: sent[1].id });
+      const backwards = await service.markRead(bob, { chatId: chat.id, messageId: sent[0].id });
+      const misplaced = await failureOf(service.markRead(bob, { chatId: chat.id, messageId: foreign.id }));
+      const stranger = await failureOf(service.markRead(eve, { chatId: chat.id, messageId: sent[0].id }));
+
+      expect(latest).toEqual({ chatId: chat.id, userId: 'bob', messageId: sent[1].id });
+      expect(backwards).toEqual(latest);
+      expect(misplaced.toBody()).toEqual({ code: 'NOT_FOUND', message: `Message ${foreign.id} not found` });
+      expect(stranger.code).toBe('NOT_FOUND');
+      expect(adapter.broadcasts).toEqual([
+        { event: ChatEvent.Read, data: latest, to: [`chat:${chat.id}`], except: [] },
+      ]);
+    });
+  });
+
+  describe('paging and sync', () => {
+    async function chatWith(count: number) {
+      const chat = await chatOf(alice, bob);
+      const sent: ChatMessage[] = [];
+      for (let index = 0; index < count; index++) {
+        sent.push((await service.sendMessage(alice, { chatId: chat.id, content: `m${index}` })).message);
+      }
+      return { chat, sent };
+    }
+
+    it('pages with the default size, never beyond the maximum', async () => {
+      const { chat, sent } = await chatWith(ChatLimits.maxPageSize + 5);
+
+      const latest = await service.listMessages(bob, chat.id, {});
+      const capped = await service.listMessages(bob, chat.id, { after: 0, limit: 10_000 });
+
+      expect(latest).toEqual({ messages: sent.slice(-ChatLimits.defaultPageSize), hasMore: true });
+      expect(capped).toEqual({ messages: sent.slice(0, ChatLimits.maxPageSize), hasMore: true });
+    });
+
+    it('syncs every message after a cursor, in order, page by page', async () => {
+      const { chat, sent } = await chatWith(5);
+
+      const first = await service.sync(bob, { chatId: chat.id, afterMessageId: sent[0].id, limit: 3 });
+      const rest = await service.sync(bob, { chatId: chat.id, afterMessageId: sent[3].id, limit: 3 });
+      const everything = await service.sync(bob, { chatId: chat.id });
+
+      expect(first).toEqual({ messages: sent.slice(1, 4), hasMore: true });
+      expect(rest).toEqual({ messages: sent.slice(4), hasMore: false });
+      expect(everything).toEqual({ messages: sent, hasMore: false });
+    });
+
+    it('refuses before and after together, and strangers', async () => {
+      const { chat } = await chatWith(1);
+
+      const combined = await failureOf(service.listMessages(bob, chat.id, { before: 5, after: 1 }));
+      expect(combined.toBody()).toEqual({
+        code: 'VALIDATION_FAILED',
+        message: 'before and after cannot be combined',
+        details: [{ field: 'after', problems: ['before and after cannot be combined'] }],
+      });
+      expect((await failureOf(service.sync(eve, { chatId: chat.id }))).code).toBe('NOT_FOUND');
+    });
+  });
+
+  describe('typing', () => {
+    let chat: Chat;
+    const stateOf = (isTyping: boolean) => ({ chatId: chat.id, userId: 'alice', isTyping });
+    const typingTo = () => ({ to: [`chat:${chat.id}`], except: ['user:alice'] });
+
+    beforeEach(async () => {
+      jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask', 'setImmediate', 'clearImmediate'] });
+      chat = await chatOf(alice, bob);
+    });
+
+    it('tells the chat except the typist’s sockets, at most once a second', async () => {
+      expect(await service.startTyping(alice, chat.id, 'socket-1')).toEqual(stateOf(true));
+      jest.advanceTimersByTime(ChatLimits.typingRebroadcastMs - 1);
+      await service.startTyping(alice, chat.id, 'socket-1');
+      jest.advanceTimersByTime(1);
+      await service.startTyping(alice, chat.id, 'socket-1');
+
+      expect(adapter.broadcasts).toEqual([
+        { event: ChatEvent.Typing, data: stateOf(true), ...typingTo() },
+        { event: ChatEvent.Typing, data: stateOf(true), ...typingTo() },
+      ]);
+    });
+
+    it('ends a state not refreshed for three seconds, and each refresh postpones the end', async () => {
+      await service.startTyping(alice, chat.id, 'socket-1');
+      jest.advanceTimersByTime(ChatLimits.typingIdleMs - 1);
+      await service.startTyping(alice, chat.id, 'socket-1');
+      jest.advanceTimersByTime(ChatLimits.typingIdleMs - 1);
+      expect(events()).not.toContain(ChatEvent.StopTyping);
+
+      jest.advanceTimersByTime(1);
+
+      expect(adapter.broadcasts.at(-1)).toEqual({
+        event: ChatEvent.StopTyping,
+        data: stateOf(false),
+        ...typingTo(),
+      });
+      jest.advanceTimersByTime(ChatLimits.typingIdleMs * 2);
+      expect(events().filter((event) => event === ChatEvent.StopTyping)).toHaveLength(1);
+    });
+
+    it('ends on stop-typing, and a stop without typing broadcasts nothing', async () => {
+      expect(await service.stopTyping(alice, chat.id)).toEqual(stateOf(false));
+      await service.startTyping(alice, chat.id, 'socket-1');
+      await service.stopTyping(alice, chat.id);
+      jest.advanceTimersByTime(ChatLimits.typingIdleMs * 2);
+
+      expect(events()).toEqual([ChatEvent.Typing, ChatEvent.StopTyping]);
+    });
+
+    it('ends when the socket that refreshed it last disconnects, and only then', async () => {
+      await service.startTyping(alice, chat.id, 'socket-1');
+      await service.startTyping(alice, chat.id, 'socket-2');
+      service.endTypingOf('socket-1');
+      expect(events()).toEqual([ChatEvent.Typing]);
+
+      service.endTypingOf('socket-2');
+
+      expect(adapter.broadcasts.at(-1)).toEqual({
+        event: ChatEvent.StopTyping,
+        data: stateOf(false),
+        ...typingTo(),
+      });
+      jest.advanceTimersByTime(ChatLimits.typingIdleMs * 2);
+      expect(events()).toEqual([ChatEvent.Typing, ChatEvent.StopTyping]);
+    });
+
+    it('ends when the typist sends a message or leaves the chat', async () => {
+      await service.startTyping(alice, chat.id, 'socket-1');
+      await service.sendMessage(alice, { chatId: chat.id, content: 'done' });
+      await service.startTyping(alice, chat.id, 'socket-1');
+      await service.removeMember(alice, chat.id, 'alice');
+
+      expect(events()).toEqual([
+        ChatEvent.Typing,
+        ChatEvent.NewMessage,
+        ChatEvent.StopTyping,
+        ChatEvent.Typing,
+        ChatEvent.MemberRemoved,
+        ChatEvent.StopTyping,
+      ]);
+    });
+
+    it('refuses strangers', async () => {
+      expect((await failureOf(service.startTyping(eve, chat.id, 'socket-9'))).code).toBe('NOT_FOUND');
+      expect((await failureOf(service.stopTyping(eve, chat.id))).code).toBe('NOT_FOUND');
+      expect(adapter.broadcasts).toEqual([]);
+    });
+  });
+
+  it('works before the Socket.IO server exists, with nobody to tell', async () => {
+    const detached = new ChatService(repository, new RealtimeServer(), config);
+
+    const chat = await detached.createChat(alice, { participantIds: ['bob'] });
+    const { message } = await detached.sendMessage(bob, { chatId: chat.id, content: 'early' });
+
+    expect(repository.storedMessages(chat.id)).toEqual([message]);
+    detached.onModuleDestroy();
+  });
+});
