@@ -12,10 +12,12 @@ import type {
 } from '../auth/auth.events.js';
 import type { AckResponse, Envelope } from '../realtime/envelope.js';
 import type { ErrorBody } from '../realtime/errors.js';
+import type { ChatClientToServerEvents, ChatServerToClientEvents } from '../chat/chat.events.js';
 import type { PongPayload, SessionsCountPayload, SessionsListResult } from '../sessions/sessions.events.js';
 
 export * from '../auth/auth.events.js';
 export * from '../sessions/sessions.events.js';
+export * from '../chat/chat.events.js';
 export type { AckFailure, AckResponse, AckSuccess, Envelope } from '../realtime/envelope.js';
 export type { ErrorBody, ErrorCode, HandshakeErrorCode } from '../realtime/errors.js';
 export { ERROR_CODES, HANDSHAKE_ERROR_CODES } from '../realtime/errors.js';
@@ -54,3 +56,7 @@ export interface SessionsClientEvents extends CommonClientEvents {
   'sessions:list': (request: { page?: number; limit?: number }, ack: Ack<SessionsListResult>) => void;
   ping: (request: Record<string, never>, ack: Ack<PongPayload>) => void;
 }
+
+/** Namespace `/chat`. */
+export type ChatServerEvents = CommonServerEvents & ChatServerToClientEvents;
+export type ChatClientEvents = CommonClientEvents & ChatClientToServerEvents;
