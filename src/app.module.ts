@@ -18,11 +18,13 @@ export interface AppModuleOptions extends AppConfigModuleOptions {
 
 @Module({})
 export class AppModule {
-  static forRoot(options: AppModuleOptions = {}): DynamicModule {
+  /** Validates the configuration first, so that a bad value rejects here, before Nest boots. */
+  static async forRoot(options: AppModuleOptions = {}): Promise<DynamicModule> {
+    const configModule = await AppConfigModule.forRoot(options);
     return {
       module: AppModule,
       imports: [
-        AppConfigModule.forRoot(options),
+        configModule,
         RedisModule,
         DatabaseModule,
         RealtimeModule,

@@ -16,7 +16,7 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as cons
 
 /** Builds the app exactly as production runs it; `main.ts` and the e2e tests both use it. */
 export async function createApp(options: CreateAppOptions = {}): Promise<NestExpressApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(options), {
+  const app = await NestFactory.create<NestExpressApplication>(await AppModule.forRoot(options), {
     bufferLogs: true,
     logger: options.logger,
     bodyParser: false,
