@@ -1,10 +1,9 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { chown, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import pg from 'pg';
+import { describeWhenAvailable, findExecutable, freePort } from './system.js';
 
 /** A throwaway PostgreSQL cluster; `stop()` shuts it down and deletes its files. */
 export interface TestPostgres {
@@ -25,33 +24,15 @@ const COMMAND_TIMEOUT_MS = 120_000;
 
 /** Why PostgreSQL tests cannot run on this machine, or undefined when they can. */
 export function postgresUnavailableReason(): string | undefined {
-  const directories = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  const missing = REQUIRED_BINARIES.filter(
-    (binary) => !directories.some((directory) => isExecutable(join(directory, binary))),
-  );
+  const missing = REQUIRED_BINARIES.filter((binary) => findExecutable(binary) === undefined);
   return missing.length === 0
     ? undefined
     : `PostgreSQL binaries not found on PATH: ${missing.join(', ')} (install PostgreSQL 15 server binaries)`;
 }
 
-/**
- * `describe` for suites that need PostgreSQL. Without the binaries the suite is reported as
- * skipped with the reason printed, and fails instead when `CI` is set.
- */
+/** `describe` for suites that need PostgreSQL (see `describeWhenAvailable`). */
 export function describeWithPostgres(title: string, body: () => void): void {
-  const reason = postgresUnavailableReason();
-  if (reason === undefined) {
-    describe(title, body);
-  } else if (process.env.CI) {
-    describe(title, () => {
-      it('needs PostgreSQL', () => {
-        throw new Error(reason);
-      });
-    });
-  } else {
-    console.warn(`\n*** SKIPPING "${title}": ${reason} ***\n`);
-    describe.skip(title, body);
-  }
+  describeWhenAvailable(title, 'PostgreSQL', postgresUnavailableReason(), body);
 }
 
 /**
@@ -191,27 +172,4 @@ function runAs(owner: OsUser | undefined, cwd: string, command: string, args: st
       },
     );
   });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('Could not determine a free port'));
-      });
-    });
-  });
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,8 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findExecutable, WatchedProcess } from './app-process.js';
+import { WatchedProcess } from './app-process.js';
+import { describeWhenAvailable, findExecutable, freePort } from './system.js';
 
 /** A throwaway `redis-server` on 127.0.0.1, without persistence. */
 export interface TestRedis {
@@ -30,24 +30,9 @@ export function redisUnavailableReason(): string | undefined {
     : undefined;
 }
 
-/**
- * `describe` for suites that need a real Redis. Without `redis-server` the suite is reported as
- * skipped with the reason printed, and fails instead when `CI` is set.
- */
+/** `describe` for suites that need a real Redis (see `describeWhenAvailable`). */
 export function describeWithRedis(title: string, body: () => void): void {
-  const reason = redisUnavailableReason();
-  if (reason === undefined) {
-    describe(title, body);
-  } else if (process.env.CI) {
-    describe(title, () => {
-      it('needs Redis', () => {
-        throw new Error(reason);
-      });
-    });
-  } else {
-    console.warn(`\n*** SKIPPING "${title}": ${reason} ***\n`);
-    describe.skip(title, body);
-  }
+  describeWhenAvailable(title, 'Redis', redisUnavailableReason(), body);
 }
 
 /** Starts `redis-server` on a free port in its own temp dir; resolves once it is ready. */
@@ -134,18 +119,4 @@ class RedisServerProcess implements TestRedis {
     await this.current?.stop('SIGTERM');
     await rm(this.dir, { recursive: true, force: true });
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('Could not determine a free port'));
-      });
-    });
-  });
 }
