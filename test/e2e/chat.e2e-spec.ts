@@ -16,7 +16,7 @@ import type { Chat, ChatMessage, ChatSummary, MessagePage } from '../../src/chat
 import { DatabaseService } from '../../src/database/database.service.js';
 import type { AckResponse, Envelope } from '../../src/realtime/envelope.js';
 import { startApp, type RunningApp } from '../support/app.js';
-import { client, connected, disconnected, refused } from '../support/clients.js';
+import { client, closeAll, connected, refused } from '../support/clients.js';
 import { signToken } from '../support/tokens.js';
 
 type ChatSocket = Socket<ChatServerToClientEvents, ChatClientToServerEvents>;
@@ -148,12 +148,7 @@ describe('chat (e2e)', () => {
     running = await startApp(TEST_ENV);
   });
   afterEach(async () => {
-    const closing = sockets.splice(0).map((socket) => {
-      const gone = socket.connected ? disconnected(socket) : Promise.resolve('');
-      socket.close();
-      return gone;
-    });
-    await Promise.all(closing);
+    await closeAll(sockets);
   });
   afterAll(() => running.close());
 

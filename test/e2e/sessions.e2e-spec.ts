@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { startApp, type RunningApp } from '../support/app.js';
-import { client, connected, disconnected, nextEvent, refused } from '../support/clients.js';
+import { client, connected, disconnected, nextEvent, refused, closeAll } from '../support/clients.js';
 import { signToken } from '../support/tokens.js';
 
 /** A REST body, typed by the test that reads it. */
@@ -26,12 +26,7 @@ describe('sessions (e2e)', () => {
     running = await startApp({ SESSIONS_BROADCAST_MS: '100' });
   });
   afterEach(async () => {
-    const closing = sockets.splice(0).map((socket) => {
-      const gone = socket.connected ? disconnected(socket) : Promise.resolve('');
-      socket.close();
-      return gone;
-    });
-    await Promise.all(closing);
+    await closeAll(sockets);
     await waitForCount(0);
   });
   afterAll(() => running.close());

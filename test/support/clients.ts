@@ -64,3 +64,13 @@ export function disconnected(socket: Socket, timeoutMs = 5000): Promise<string> 
   if (socket.disconnected && !socket.active) return Promise.resolve('already disconnected');
   return nextEvent<string>(socket, 'disconnect', timeoutMs);
 }
+
+/** Closes every socket of `sockets` (emptying it) and resolves once the connected ones are gone. */
+export async function closeAll(sockets: Socket[]): Promise<void> {
+  const closing = sockets.splice(0).map((socket) => {
+    const gone = socket.connected ? disconnected(socket) : Promise.resolve('');
+    socket.close();
+    return gone;
+  });
+  await Promise.all(closing);
+}
