@@ -29,6 +29,29 @@ describe('authentication (e2e)', () => {
   });
   afterAll(() => running.close());
 
+  describe.each(['/', '/chat'])('every namespace refuses bad tokens: %s', (namespace) => {
+    it.each([
+      ['no token', {}, 'AUTH_MISSING'],
+      [
+        'a forged token',
+        { auth: { token: jwt.sign({ sub: 'm', exp: Math.floor(Date.now() / 1000) + 60 }, 'wrong') } },
+        'AUTH_INVALID',
+      ],
+      ['an expired token', { auth: { token: signToken({}, -10) } }, 'AUTH_EXPIRED'],
+    ])('refuses %s', async (_case, options, code) => {
+      const error = await refused(open(running.url, namespace, options));
+      expect(error.message).toBe(code);
+      expect(error.data).toEqual({ code, message: expect.any(String) });
+    });
+
+    it('accepts a valid token and emits authenticated', async () => {
+      const event = await connected<AuthenticatedEvent>(
+        open(running.url, namespace, { auth: { token: signToken({ sub: 'zoe' }) } }),
+      );
+      expect(event.data.userId).toBe('zoe');
+    });
+  });
+
   describe('handshake', () => {
     it('refuses a connection without a token with AUTH_MISSING', async () => {
       const error = await refused(open(running.url, '/'));
