@@ -209,6 +209,19 @@ describe('ConnectionRegistry', () => {
     expect(store.calls).toEqual(['add c1', 'heartbeat', 'replaceAll c1', 'leave']);
   });
 
+  it('rewrites its view after writes were missed, even when the store kept its keys', async () => {
+    const store = new StrictStore([true]);
+    store.add = () => Promise.reject(new Error('Redis is down'));
+    const registryOverOutage = new ConnectionRegistry(store, new RealtimeServer(), config);
+    registryOverOutage.register(socketOf(connection('alice', 's1', 'c1')) as unknown as Socket);
+    await flush();
+    registryOverOutage.onApplicationBootstrap();
+    await flush();
+    await flush();
+    await registryOverOutage.onApplicationShutdown();
+    expect(store.calls).toEqual(['heartbeat', 'replaceAll c1', 'leave']);
+  });
+
   it('keeps serving when the store fails', async () => {
     const failing = new MemoryConnectionStore('instance-a');
     failing.add = () => Promise.reject(new Error('Redis is down'));

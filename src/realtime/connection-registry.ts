@@ -33,6 +33,7 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
   private readonly local = new Map<string, ConnectionState>();
   private readonly instanceId: string;
   private heartbeatTimer?: NodeJS.Timeout;
+  private missedWrites = false;
 
   constructor(
     private readonly store: ConnectionStore,
@@ -67,7 +68,7 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     const isNew = !this.local.has(connection.identity.connectionId);
     this.local.set(connection.identity.connectionId, connection);
     const record = this.recordOf(connection);
-    void this.attempt('record a connection', () =>
+    void this.write('record a connection', () =>
       isNew ? this.store.add(record) : this.store.update(record),
     );
   }
@@ -79,9 +80,9 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     const record = this.recordOf(connection);
     if (connection.sockets.size === 0) {
       this.local.delete(connectionId);
-      void this.attempt('remove a connection', () => this.store.remove(record));
+      void this.write('remove a connection', () => this.store.remove(record));
     } else {
-      void this.attempt('update a connection', () => this.store.update(record));
+      void this.write('update a connection', () => this.store.update(record));
     }
   }
 
@@ -89,7 +90,7 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
   refresh(connection: ConnectionState): void {
     if (!this.local.has(connection.identity.connectionId)) return;
     const record = this.recordOf(connection);
-    void this.attempt('update a connection', () => this.store.update(record));
+    void this.write('update a connection', () => this.store.update(record));
   }
 
   get localConnectionCount(): number {
@@ -154,12 +155,28 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     }
   }
 
+  /**
+   * Keeps this instance alive in the cluster view, and rewrites its whole view when the store
+   * lost it (Redis restarted empty) or missed writes (Redis was unreachable for a while).
+   */
   private async beat(): Promise<void> {
     const alive = await this.attempt('send the heartbeat', () => this.store.heartbeat());
-    if (alive === false && this.local.size > 0) {
-      this.logger.log(`Re-publishing ${this.local.size} connections to the cluster view`);
-      const records = [...this.local.values()].map((connection) => this.recordOf(connection));
-      await this.attempt('re-publish connections', () => this.store.replaceAll(records));
+    if (alive === undefined) return;
+    const lost = !alive && this.local.size > 0;
+    if (!lost && !this.missedWrites) return;
+    this.logger.log(`Re-publishing ${this.local.size} connections to the cluster view`);
+    const records = [...this.local.values()].map((connection) => this.recordOf(connection));
+    this.missedWrites = false;
+    await this.write('re-publish connections', () => this.store.replaceAll(records));
+  }
+
+  /** A store write; one that fails is made good by the next heartbeat's rewrite. */
+  private async write(what: string, action: () => Promise<void>): Promise<void> {
+    try {
+      await action();
+    } catch (error) {
+      this.missedWrites = true;
+      this.logger.warn(`Could not ${what}: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
 

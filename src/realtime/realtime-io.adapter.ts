@@ -8,7 +8,7 @@ import { filter, type Observable } from 'rxjs';
 import type { Namespace, Server, ServerOptions, Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { NodeEnv } from '../config/environment.js';
-import { RedisService, type RedisClient } from '../redis/redis.service.js';
+import { RedisService, waitUntilReady, type RedisClient } from '../redis/redis.service.js';
 import { OriginPolicy } from './origin-policy.js';
 import { RealtimeServer } from './realtime-server.js';
 
@@ -56,7 +56,9 @@ export class RealtimeIoAdapter extends IoAdapter {
     const sub = this.redis.connect('adapter-sub');
     this.dropPublishesWhileDown(pub);
     this.adapterClients.push(pub, sub);
-    const ready = await Promise.all(this.adapterClients.map((client) => waitUntilReady(client)));
+    const ready = await Promise.all(
+      this.adapterClients.map((client) => waitUntilReady(client, REDIS_READY_TIMEOUT_MS)),
+    );
     if (ready.includes(false)) {
       this.redisLogger.warn('Redis is not reachable yet; serving this instance alone until it is');
     }
@@ -170,18 +172,4 @@ export class RealtimeIoAdapter extends IoAdapter {
     const allowed = this.originPolicy.allows(request.headers.origin);
     callback(allowed ? null : 'FORBIDDEN_ORIGIN', allowed);
   }
-}
-
-function waitUntilReady(client: RedisClient): Promise<boolean> {
-  if (client.status === 'ready') return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => finish(false), REDIS_READY_TIMEOUT_MS);
-    const onReady = () => finish(true);
-    function finish(ready: boolean) {
-      clearTimeout(timer);
-      client.off('ready', onReady);
-      resolve(ready);
-    }
-    client.once('ready', onReady);
-  });
 }

@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Cluster, Redis, RedisOptions } from 'ioredis';
 import { AppConfig, RedisTarget } from '../config/app-config.js';
 
@@ -11,17 +11,20 @@ export interface RedisHealth {
 }
 
 const RECONNECT_MAX_DELAY_MS = 2000;
+const COMMAND_TIMEOUT_MS = 2000;
+const READY_TIMEOUT_MS = 5000;
 
 /**
  * Owns every Redis connection of the process. Connections reconnect forever: a Redis outage
  * is logged and reported by health, never fatal, and work resumes when Redis comes back.
  */
 @Injectable()
-export class RedisService implements OnApplicationShutdown {
+export class RedisService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RedisService.name);
   private readonly clients: RedisClient[] = [];
   private readonly target: RedisTarget | null;
   private commandClient: RedisClient | null = null;
+  private shuttingDown = false;
 
   constructor(config: AppConfig) {
     this.target = config.redis;
@@ -35,10 +38,26 @@ export class RedisService implements OnApplicationShutdown {
     return this.target?.keyPrefix ?? '';
   }
 
-  /** The shared client for ordinary commands (auto-pipelined). */
+  /**
+   * The shared client for ordinary commands (auto-pipelined). Commands fail at once while Redis
+   * is unreachable instead of waiting in a queue: callers on a request path (revocation checks,
+   * rate limits, health) fall back or answer 503 without stalling.
+   */
   get client(): RedisClient {
-    this.commandClient ??= this.connect('commands', { enableAutoPipelining: true });
+    this.commandClient ??= this.connect('commands', {
+      enableAutoPipelining: true,
+      enableOfflineQueue: false,
+      commandTimeout: COMMAND_TIMEOUT_MS,
+    });
     return this.commandClient;
+  }
+
+  /** Opens the command connection before the app listens, waiting briefly for it to be ready. */
+  async onModuleInit(): Promise<void> {
+    if (!this.target) return;
+    if (!(await waitUntilReady(this.client, READY_TIMEOUT_MS))) {
+      this.logger.warn('Redis is not reachable yet; running degraded until it is');
+    }
   }
 
   /**
@@ -76,6 +95,7 @@ export class RedisService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.shuttingDown = true;
     await Promise.allSettled(this.clients.map((client) => client.quit()));
     this.clients.length = 0;
     this.commandClient = null;
@@ -86,15 +106,33 @@ export class RedisService implements OnApplicationShutdown {
     return this.target;
   }
 
+  /** Logs each outage of a connection once, when it starts, and once when the connection is back. */
   private watch(client: RedisClient, name: string): void {
     let healthy = true;
-    client.on('error', (error: Error) => {
-      if (healthy) this.logger.warn(`Redis connection "${name}" failed: ${error.message}`);
+    const lost = (reason: string) => {
+      if (healthy && !this.shuttingDown) this.logger.warn(`Redis connection "${name}" lost: ${reason}`);
       healthy = false;
-    });
+    };
+    client.on('error', (error: Error) => lost(error.message));
+    client.on('close', () => lost('connection closed'));
     client.on('ready', () => {
       if (!healthy) this.logger.log(`Redis connection "${name}" is back`);
       healthy = true;
     });
   }
+}
+
+/** Resolves true once `client` is ready, false if it is not within `timeoutMs`. */
+export function waitUntilReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    const onReady = () => finish(true);
+    function finish(ready: boolean) {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ready);
+    }
+    client.once('ready', onReady);
+  });
 }
