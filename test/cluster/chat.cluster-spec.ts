@@ -5,27 +5,27 @@ import request from 'supertest';
 import {
   ChatEvent,
   type ChatClientToServerEvents,
-  type ChatServerPayloads,
   type ChatServerToClientEvents,
   type SendMessageRequest,
 } from '../../src/chat/chat.events.js';
 import type { Chat, ChatMessage, MessagePage } from '../../src/chat/chat.types.js';
-import type { AckResponse, Envelope } from '../../src/realtime/envelope.js';
+import type { AckResponse } from '../../src/realtime/envelope.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
-import { client, connected, disconnected } from '../support/clients.js';
+import { ChatInbox } from '../support/chat-inbox.js';
+import { client, closeAll, connected } from '../support/clients.js';
+import { ms, pollUntil } from '../support/polling.js';
 import { describeWithPostgres, startPostgres } from '../support/postgres.js';
 import { describeWithRedis, startRedis } from '../support/redis-server.js';
 import { signToken } from '../support/tokens.js';
 
 type ChatSocket = Socket<ChatServerToClientEvents, ChatClientToServerEvents>;
-type ServerEvent = keyof ChatServerPayloads;
 type RunningRedis = Awaited<ReturnType<typeof startRedis>>;
 type RunningPostgres = Awaited<ReturnType<typeof startPostgres>>;
 
 interface Member {
   userId: string;
   socket: ChatSocket;
-  inbox: Inbox;
+  inbox: ChatInbox;
 }
 
 /** A send the server acknowledged; over REST, 201 stored it and 200 found it stored under its `clientId`. */
@@ -89,63 +89,6 @@ const newUser = (name: string): string => `${name}-${randomUUID().slice(0, 8)}`;
 const bearer = (userId: string) => ({ Authorization: `Bearer ${signToken({ sub: userId })}` });
 const dataOf = <T>(response: { body: unknown }): T => (response.body as { data: T }).data;
 
-/** Everything a socket receives, in order, with a way to wait for what has not come yet. */
-class Inbox {
-  private readonly received: { event: string; envelope: Envelope }[] = [];
-  private readonly waiters = new Set<() => void>();
-
-  constructor(socket: ChatSocket) {
-    socket.onAny((event: string, envelope: Envelope) => {
-      this.received.push({ event, envelope });
-      for (const waiter of [...this.waiters]) waiter();
-    });
-  }
-
-  of<E extends ServerEvent>(event: E): Envelope<E, ChatServerPayloads[E]>[] {
-    return this.received
-      .filter((entry) => entry.event === event)
-      .map((entry) => entry.envelope as Envelope<E, ChatServerPayloads[E]>);
-  }
-
-  /** Ids of the `message:new` events received so far, in order of arrival. */
-  newMessageIds(): number[] {
-    return this.of(ChatEvent.NewMessage).map((envelope) => envelope.data.id);
-  }
-
-  /** The first envelope of `event` satisfying `matches`, received already or to come. */
-  waitFor<E extends ServerEvent>(
-    event: E,
-    matches: (data: ChatServerPayloads[E]) => boolean = () => true,
-    timeoutMs = DELIVERY_LIMIT_MS,
-  ): Promise<Envelope<E, ChatServerPayloads[E]>> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = this.of(event).find((envelope) => matches(envelope.data));
-        if (!found) return;
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        resolve(found);
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`No matching "${event}" within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  /** Resolves once the `message:new` of `message` is in, checked to be the enveloped stored message. */
-  async delivery(message: ChatMessage): Promise<void> {
-    const envelope = await this.waitFor(ChatEvent.NewMessage, (data) => data.id === message.id);
-    expect(envelope).toEqual({
-      type: ChatEvent.NewMessage,
-      data: message,
-      timestamp: expect.stringMatching(ISO_TIMESTAMP),
-    });
-  }
-}
-
 describeWithPostgres('chat across a cluster of instances', () => {
   describeWithRedis('sharing one Redis and one PostgreSQL', () => {
     let redis: RunningRedis | undefined;
@@ -171,7 +114,7 @@ describeWithPostgres('chat across a cluster of instances', () => {
         auth: { token: signToken({ sub: userId }) },
       }) as ChatSocket;
       sockets.push(socket);
-      const inbox = new Inbox(socket);
+      const inbox = new ChatInbox(socket);
       await connected(socket);
       return { userId, socket, inbox };
     }
@@ -218,11 +161,11 @@ describeWithPostgres('chat across a cluster of instances', () => {
     }, START_TIMEOUT_MS);
 
     afterEach(async () => {
-      await closeSockets(sockets.splice(0));
+      await closeAll(sockets);
     });
 
     afterAll(async () => {
-      await closeSockets(sockets.splice(0));
+      await closeAll(sockets);
       const instances = await Promise.allSettled(starting);
       await Promise.all(
         instances.flatMap((instance) => (instance.status === 'fulfilled' ? [instance.value.stop()] : [])),
@@ -241,9 +184,9 @@ describeWithPostgres('chat across a cluster of instances', () => {
       }
 
       const greeting = await send(alice, chat.id, 'hello from A');
-      await bob.inbox.delivery(greeting);
+      await expectDelivery(bob.inbox, greeting);
       const reply = await send(bob, chat.id, 'hello from B');
-      await alice.inbox.delivery(reply);
+      await expectDelivery(alice.inbox, reply);
       expect(alice.inbox.newMessageIds()).toEqual([greeting.id, reply.id]);
       expect(bob.inbox.newMessageIds()).toEqual([greeting.id, reply.id]);
 
@@ -297,8 +240,8 @@ describeWithPostgres('chat across a cluster of instances', () => {
         chat: withCarol,
       });
       const welcome = await send(alice, chat.id, 'welcome, carol');
-      await carol.inbox.delivery(welcome);
-      await bob.inbox.delivery(welcome);
+      await expectDelivery(carol.inbox, welcome);
+      await expectDelivery(bob.inbox, welcome);
       expect([carol.socket.connected, carol.socket.id]).toEqual([true, carolSocketId]);
 
       const removed = await request(a.url)
@@ -309,10 +252,10 @@ describeWithPostgres('chat across a cluster of instances', () => {
       expect((await carol.inbox.waitFor(ChatEvent.MemberRemoved)).data).toEqual(removal);
 
       const unseen = await send(alice, chat.id, 'carol has left');
-      await bob.inbox.delivery(unseen);
+      await expectDelivery(bob.inbox, unseen);
       const marker = await send(alice, side.id, 'still here, carol?');
       // A publishes `unseen` before `marker` and B delivers them in that order.
-      await carol.inbox.delivery(marker);
+      await expectDelivery(carol.inbox, marker);
       expect(carol.inbox.newMessageIds()).toEqual([welcome.id, marker.id]);
       expect([carol.socket.connected, carol.socket.id]).toEqual([true, carolSocketId]);
     });
@@ -345,7 +288,7 @@ describeWithPostgres('chat across a cluster of instances', () => {
       expect(await listMessages(a, alice.userId, chat.id)).toEqual({ messages: [stored], hasMore: false });
 
       const marker = await send(bob, chat.id, 'after the retry');
-      await alice.inbox.delivery(marker);
+      await expectDelivery(alice.inbox, marker);
       expect(alice.inbox.newMessageIds()).toEqual([stored.id, marker.id]);
     });
 
@@ -358,7 +301,7 @@ describeWithPostgres('chat across a cluster of instances', () => {
         const chat = await createChat(a, alice.userId, [bob.userId]);
         await bob.inbox.waitFor(ChatEvent.ChatCreated);
         const beforeOutage = await send(alice, chat.id, 'before the outage');
-        await bob.inbox.delivery(beforeOutage);
+        await expectDelivery(bob.inbox, beforeOutage);
         const lastReceivedId = beforeOutage.id;
         const subscriptionsBefore = await adapterSubscriptions(server);
         expect(subscriptionsBefore).toHaveLength(2);
@@ -436,7 +379,7 @@ describeWithPostgres('chat across a cluster of instances', () => {
         });
 
         const sentAt = performance.now();
-        await bob.inbox.delivery(await send(alice, chat.id, 'after the outage'));
+        await expectDelivery(bob.inbox, await send(alice, chat.id, 'after the outage'));
         const liveDeliveryMs = performance.now() - sentAt;
 
         const latencies = (overRest: boolean) =>
@@ -572,38 +515,21 @@ async function adapterSubscriptions(redis: RunningRedis): Promise<Subscriptions[
   }
 }
 
-async function closeSockets(sockets: ChatSocket[]): Promise<void> {
-  await Promise.all(
-    sockets.map((socket) => {
-      const gone = socket.connected ? disconnected(socket) : Promise.resolve('');
-      socket.close();
-      return gone;
-    }),
-  );
-}
-
-/** Repeats `probe`, the next one as soon as the previous answer is in, until `accept` holds. */
-async function pollUntil<T>(
-  probe: () => Promise<T>,
-  accept: (value: T) => boolean,
-  options: { what: string; timeoutMs: number },
-): Promise<{ value: T; probes: number }> {
-  const started = performance.now();
-  for (let probes = 1; ; probes++) {
-    const value = await probe();
-    if (accept(value)) return { value, probes };
-    if (performance.now() - started > options.timeoutMs) {
-      throw new Error(`${options.what}: still ${JSON.stringify(value)} after ${ms(options.timeoutMs)}`);
-    }
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
-
 function median(values: number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-function ms(duration: number): string {
-  return `${Math.round(duration)} ms`;
+/** Resolves once `message:new` of `message` is in `inbox`, checked to be the enveloped stored message. */
+async function expectDelivery(inbox: ChatInbox, message: ChatMessage): Promise<void> {
+  const envelope = await inbox.waitFor(
+    ChatEvent.NewMessage,
+    (data) => data.id === message.id,
+    DELIVERY_LIMIT_MS,
+  );
+  expect(envelope).toEqual({
+    type: ChatEvent.NewMessage,
+    data: message,
+    timestamp: expect.stringMatching(ISO_TIMESTAMP),
+  });
 }

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
-import { client, connected, disconnected, nextEvent, refused } from '../support/clients.js';
+import { client, closeAll, connected, disconnected, nextEvent, refused } from '../support/clients.js';
+import { ms, pollUntil } from '../support/polling.js';
 import { describeWithRedis, startRedis, type TestRedis } from '../support/redis-server.js';
 import { signToken } from '../support/tokens.js';
 
@@ -78,7 +78,7 @@ describeWithRedis('sessions across a cluster of instances', () => {
   });
 
   afterEach(async () => {
-    await closeSockets(sockets.splice(0));
+    await closeAll(sockets);
     if (redis && !redis.running) {
       await redis.restart();
       await pollUntil(
@@ -100,7 +100,7 @@ describeWithRedis('sessions across a cluster of instances', () => {
   });
 
   afterAll(async () => {
-    await closeSockets(sockets.splice(0));
+    await closeAll(sockets);
     const instances = await Promise.allSettled(starting);
     await Promise.all(
       instances.flatMap((instance) => (instance.status === 'fulfilled' ? [instance.value.stop()] : [])),
@@ -377,16 +377,6 @@ describeWithRedis('sessions across a cluster of instances', () => {
   });
 });
 
-async function closeSockets(sockets: Socket[]): Promise<void> {
-  await Promise.all(
-    sockets.map((socket) => {
-      const gone = socket.connected ? disconnected(socket) : Promise.resolve('');
-      socket.close();
-      return gone;
-    }),
-  );
-}
-
 /** The `data` of a successful GET; any other status fails the calling test. */
 async function getData<T>(instance: AppProcess, path: string, token = adminToken): Promise<T> {
   const response = await request(instance.url).get(path).set(bearer(token));
@@ -453,30 +443,4 @@ function countPush(socket: Socket, expected: number, timeoutMs: number): Promise
 async function timestamped<T>(promise: Promise<T>): Promise<{ value: T; at: number }> {
   const value = await promise;
   return { value, at: performance.now() };
-}
-
-/**
- * Repeats `probe` until `accept` holds, for states reached by a process the test cannot await
- * (writes landing in Redis, a heartbeat, a TTL). Without `intervalMs` the next probe starts as
- * soon as the previous answer is in; an interval is only for watching a timed decay or recovery.
- */
-async function pollUntil<T>(
-  probe: () => Promise<T>,
-  accept: (value: T) => boolean,
-  options: { what: string; timeoutMs: number; intervalMs?: number },
-): Promise<{ value: T; elapsedMs: number }> {
-  const started = performance.now();
-  for (;;) {
-    const value = await probe();
-    const elapsedMs = performance.now() - started;
-    if (accept(value)) return { value, elapsedMs };
-    if (elapsedMs > options.timeoutMs) {
-      throw new Error(`${options.what}: still ${JSON.stringify(value)} after ${ms(elapsedMs)}`);
-    }
-    await (options.intervalMs ? delay(options.intervalMs) : new Promise((resolve) => setImmediate(resolve)));
-  }
-}
-
-function ms(duration: number): string {
-  return `${Math.round(duration)} ms`;
 }

@@ -9,18 +9,17 @@ import {
   ChatLimits,
   type ChatClientToServerEvents,
   type ChatList,
-  type ChatServerPayloads,
   type ChatServerToClientEvents,
 } from '../../src/chat/chat.events.js';
 import type { Chat, ChatMessage, ChatSummary, MessagePage } from '../../src/chat/chat.types.js';
 import { DatabaseService } from '../../src/database/database.service.js';
-import type { AckResponse, Envelope } from '../../src/realtime/envelope.js';
+import type { AckResponse } from '../../src/realtime/envelope.js';
 import { startApp, type RunningApp } from '../support/app.js';
+import { ChatInbox } from '../support/chat-inbox.js';
 import { client, closeAll, connected, refused } from '../support/clients.js';
 import { signToken } from '../support/tokens.js';
 
 type ChatSocket = Socket<ChatServerToClientEvents, ChatClientToServerEvents>;
-type ServerEvent = keyof ChatServerPayloads;
 type Failure = { ok: false; error: { code: string; message: string; details?: unknown } };
 
 const MAX_CONTENT = 500;
@@ -39,49 +38,6 @@ const dataOf = <T = unknown>(response: { body: unknown }) => body<{ data: T }>(r
 const bearer = (userId: string, roles: string[] = []) => ({
   Authorization: `Bearer ${signToken({ sub: userId, roles })}`,
 });
-
-/** Everything a socket receives, in order, with a way to wait for what has not come yet. */
-class Inbox {
-  readonly received: { event: string; envelope: Envelope }[] = [];
-  private readonly waiters = new Set<() => void>();
-
-  constructor(socket: ChatSocket) {
-    socket.onAny((event: string, envelope: Envelope) => {
-      this.received.push({ event, envelope });
-      for (const waiter of [...this.waiters]) waiter();
-    });
-  }
-
-  of<E extends ServerEvent>(event: E): Envelope<E, ChatServerPayloads[E]>[] {
-    return this.received
-      .filter((entry) => entry.event === event)
-      .map((entry) => entry.envelope as Envelope<E, ChatServerPayloads[E]>);
-  }
-
-  /** The first envelope of `event` satisfying `matches`, received already or to come. */
-  waitFor<E extends ServerEvent>(
-    event: E,
-    matches: (data: ChatServerPayloads[E]) => boolean = () => true,
-    timeoutMs = 5000,
-  ): Promise<Envelope<E, ChatServerPayloads[E]>> {
-    const find = () => this.of(event).find((envelope) => matches(envelope.data));
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const found = find();
-        if (!found) return;
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        resolve(found);
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`No matching "${event}" within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.add(check);
-      check();
-    });
-  }
-}
 
 function expectOk<T>(ack: AckResponse<T>): T {
   if (!ack.ok) throw new Error(`Expected success, got ${JSON.stringify(ack.error)}`);
@@ -157,7 +113,7 @@ describe('chat (e2e)', () => {
       const [alice, bob] = [newUser('alice'), newUser('bob')];
       const chat = await createChat(alice, [bob]);
       const bobSocket = await join(bob);
-      const bobInbox = new Inbox(bobSocket);
+      const bobInbox = new ChatInbox(bobSocket);
 
       const sent = await post(alice, chat.id, 'hello');
 
@@ -178,9 +134,9 @@ describe('chat (e2e)', () => {
 
     it('tells every participant of a new chat, creator included, and puts their live sockets in its room', async () => {
       const [alice, bob] = [newUser('alice'), newUser('bob')];
-      const aliceInbox = new Inbox(await join(alice));
-      const bobPhone = new Inbox(await join(bob));
-      const bobLaptop = new Inbox(await join(bob));
+      const aliceInbox = new ChatInbox(await join(alice));
+      const bobPhone = new ChatInbox(await join(bob));
+      const bobLaptop = new ChatInbox(await join(bob));
 
       const chat = await createChat(alice, [bob, bob], 'Launch');
 
@@ -206,9 +162,9 @@ describe('chat (e2e)', () => {
       const chat = await createChat(alice, [bob]);
       const side = await createChat(alice, [carol]);
       const aliceSocket = await join(alice);
-      const bobInbox = new Inbox(await join(bob));
-      const carolPhone = new Inbox(await join(carol));
-      const carolLaptop = new Inbox(await join(carol));
+      const bobInbox = new ChatInbox(await join(bob));
+      const carolPhone = new ChatInbox(await join(carol));
+      const carolLaptop = new ChatInbox(await join(carol));
 
       const added = await http()
         .post(`/api/chats/${chat.id}/members`)
@@ -300,7 +256,7 @@ describe('chat (e2e)', () => {
       const chat = await createChat(alice, [bob]);
       const message = await post(alice, chat.id, 'private');
       const eveSocket = await join(eve);
-      const bobInbox = new Inbox(await join(bob));
+      const bobInbox = new ChatInbox(await join(bob));
 
       for (const chatId of [chat.id, randomUUID()]) {
         expectFailure(
@@ -366,7 +322,7 @@ describe('chat (e2e)', () => {
       const [alice, bob] = [newUser('alice'), newUser('bob')];
       const chat = await createChat(alice, [bob]);
       const aliceSocket = await join(alice);
-      const bobInbox = new Inbox(await join(bob));
+      const bobInbox = new ChatInbox(await join(bob));
 
       const sent = [
         await send(aliceSocket, chat.id, 'one'),
@@ -386,7 +342,7 @@ describe('chat (e2e)', () => {
       const chat = await createChat(alice, [bob]);
       const aliceSocket = await join(alice);
       const bobSocket = await join(bob);
-      const bobInbox = new Inbox(bobSocket);
+      const bobInbox = new ChatInbox(bobSocket);
       const original = await send(aliceSocket, chat.id, 'draft');
 
       const refusedEdit = await bobSocket.emitWithAck(ChatEvent.EditMessage, {
@@ -413,7 +369,7 @@ describe('chat (e2e)', () => {
       const aliceSocket = await join(alice);
       const bobSocket = await join(bob);
       const adminSocket = await join(root, ['admin']);
-      const bobInbox = new Inbox(bobSocket);
+      const bobInbox = new ChatInbox(bobSocket);
       const fromAlice = await send(aliceSocket, chat.id, 'oops');
       const fromBob = await send(bobSocket, chat.id, 'rude');
 
@@ -450,8 +406,8 @@ describe('chat (e2e)', () => {
     it('broadcasts writes made over REST exactly as socket writes', async () => {
       const [alice, bob] = [newUser('alice'), newUser('bob')];
       const chat = await createChat(alice, [bob]);
-      const aliceInbox = new Inbox(await join(alice));
-      const bobInbox = new Inbox(await join(bob));
+      const aliceInbox = new ChatInbox(await join(alice));
+      const bobInbox = new ChatInbox(await join(bob));
       const base = `/api/chats/${chat.id}/messages`;
 
       const created = await http().post(base).set(bearer(alice)).send({ content: 'over http' });
@@ -500,7 +456,7 @@ describe('chat (e2e)', () => {
       const chat = await createChat(alice, [bob]);
       const aliceSocket = await join(alice);
       const bobSocket = await join(bob);
-      const bobInbox = new Inbox(bobSocket);
+      const bobInbox = new ChatInbox(bobSocket);
 
       const first = await send(aliceSocket, chat.id, 'once', 'retry-1');
       const retried = await send(aliceSocket, chat.id, 'once', 'retry-1');
@@ -526,8 +482,8 @@ describe('chat (e2e)', () => {
       const [alice, bob] = [newUser('alice'), newUser('bob')];
       const chat = await createChat(alice, [bob]);
       const aliceTyping = await join(alice);
-      const aliceOther = new Inbox(await join(alice));
-      const bobInbox = new Inbox(await join(bob));
+      const aliceOther = new ChatInbox(await join(alice));
+      const bobInbox = new ChatInbox(await join(bob));
       return { alice, bob, chat, aliceTyping, aliceOther, bobInbox };
     }
 
@@ -612,7 +568,7 @@ describe('chat (e2e)', () => {
       const chat = await createChat(alice, [bob]);
       const other = await createChat(alice, [bob]);
       const aliceSocket = await join(alice);
-      const aliceInbox = new Inbox(aliceSocket);
+      const aliceInbox = new ChatInbox(aliceSocket);
       const bobSocket = await join(bob);
       const sent = [
         await send(aliceSocket, chat.id, 'a'),
@@ -976,7 +932,7 @@ describe('chat storage across restarts (e2e)', () => {
       auth: { token: signToken({ sub: bob }) },
     }) as ChatSocket;
     try {
-      const inbox = new Inbox(socket);
+      const inbox = new ChatInbox(socket);
       await connected(socket);
       const http = () => request(second.app.getHttpServer());
       const page = await http().get(`/api/chats/${chat.id}/messages`).set(bearer(bob));
