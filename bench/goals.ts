@@ -1,0 +1,136 @@
+import type { FanoutShape, GoalCheck, TargetResult } from './results.js';
+import { SEND_EVENT } from './wire.js';
+
+const SHAPES: FanoutShape[] = ['room', 'groups'];
+const HANDLER_RSS_LIMIT_BYTES = 1024;
+
+/** The issue's targets, checked against one run's figures (same machine, same run). */
+export function checkGoals(targets: TargetResult[]): GoalCheck[] {
+  const byName = new Map(targets.map((target) => [target.name, target]));
+  const socketIo = byName.get('socket.io');
+  const switchboard = byName.get('switchboard');
+  const redis = byName.get('switchboard-redis');
+  const withHandlers = targets.filter((target) => /^switchboard\+\d+h$/.test(target.name));
+  const goals: GoalCheck[] = [];
+
+  for (const shape of SHAPES) {
+    goals.push(
+      atLeast(
+        `fan-out (${shape}) sustainable deliveries/s >= 0.95 x socket.io`,
+        switchboard,
+        sustainable(switchboard, shape),
+        sustainable(socketIo, shape),
+        0.95,
+      ),
+    );
+  }
+  for (const shape of SHAPES) {
+    goals.push(
+      atMost(
+        `fan-out (${shape}) p99 at half socket.io's capacity <= 1.1 x socket.io`,
+        switchboard,
+        p99AtHalf(switchboard, shape),
+        p99AtHalf(socketIo, shape),
+        1.1,
+      ),
+    );
+  }
+  for (const target of [switchboard, ...withHandlers]) {
+    goals.push(
+      atMost(
+        'idle RSS per connection <= 1.2 x socket.io',
+        target,
+        target?.memory?.rssPerConnectionBytes ?? null,
+        socketIo?.memory?.rssPerConnectionBytes ?? null,
+        1.2,
+      ),
+    );
+  }
+  goals.push(
+    atLeast(
+      'connects/s with JWT >= 0.85 x socket.io without auth',
+      switchboard,
+      switchboard?.connect?.connectsPerS ?? null,
+      socketIo?.connect?.connectsPerS ?? null,
+      0.85,
+    ),
+  );
+  for (const shape of SHAPES) {
+    goals.push(
+      atLeast(
+        `Redis adapter fan-out (${shape}) >= 0.8 x in-memory`,
+        redis,
+        sustainable(redis, shape),
+        sustainable(switchboard, shape),
+        0.8,
+      ),
+    );
+  }
+  for (const target of withHandlers) {
+    const value = target.memory?.rssPerConnectionBytes ?? null;
+    const reference = switchboard?.memory?.rssPerConnectionBytes ?? null;
+    const difference = value === null || reference === null ? null : value - reference;
+    goals.push({
+      goal: `${target.name.slice('switchboard'.length)} changes idle RSS per connection by < 1 KB`,
+      target: target.name,
+      value,
+      reference,
+      measured: difference,
+      limit: `|difference| < ${HANDLER_RSS_LIMIT_BYTES} bytes`,
+      met: difference === null ? null : Math.abs(difference) < HANDLER_RSS_LIMIT_BYTES,
+    });
+  }
+  return goals;
+}
+
+function sustainable(target: TargetResult | undefined, shape: FanoutShape): number | null {
+  return fanoutOf(target, shape)?.sweep.sustainable?.deliveredPerS ?? null;
+}
+
+function p99AtHalf(target: TargetResult | undefined, shape: FanoutShape): number | null {
+  return fanoutOf(target, shape)?.sweep.atHalfReference?.delivery.p99Ms ?? null;
+}
+
+function fanoutOf(target: TargetResult | undefined, shape: FanoutShape) {
+  return target?.fanout.find((result) => result.shape === shape && result.sweep.event === SEND_EVENT);
+}
+
+function atLeast(
+  goal: string,
+  target: TargetResult | undefined,
+  value: number | null,
+  reference: number | null,
+  minimum: number,
+): GoalCheck {
+  return relative(goal, target, value, reference, `>= ${minimum}`, (ratio) => ratio >= minimum);
+}
+
+function atMost(
+  goal: string,
+  target: TargetResult | undefined,
+  value: number | null,
+  reference: number | null,
+  maximum: number,
+): GoalCheck {
+  return relative(goal, target, value, reference, `<= ${maximum}`, (ratio) => ratio <= maximum);
+}
+
+function relative(
+  goal: string,
+  target: TargetResult | undefined,
+  value: number | null,
+  reference: number | null,
+  limit: string,
+  accepts: (ratio: number) => boolean,
+): GoalCheck {
+  const ratio = value === null || reference === null || reference === 0 ? null : value / reference;
+  return {
+    goal,
+    target: target?.name ?? 'not run',
+    value,
+    reference,
+    measured: ratio === null ? null : Math.round(ratio * 1000) / 1000,
+    limit,
+    met: ratio === null ? null : accepts(ratio),
+  };
+}

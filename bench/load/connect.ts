@@ -1,0 +1,106 @@
+import { performance } from 'node:perf_hooks';
+import { inPool } from '../pool.js';
+import { Histogram, type LatencySummary } from './histogram.js';
+import { LightClient, type WireProtocol } from './light-client.js';
+import { Probe } from './probe.js';
+import type { Fleet } from './fleet.js';
+import type { ResourceMeter, ResourceUsage } from './resources.js';
+
+const HANDSHAKE_TIMEOUT_MS = 30_000;
+const ERRORS_KEPT = 5;
+
+/** How the load reaches one target. */
+export interface TargetWire {
+  protocol: WireProtocol;
+  /** `http://127.0.0.1:<port>`. */
+  baseUrl: string;
+  clientUrl(client: number): string;
+  /** The Socket.IO CONNECT payload of a client (token, or the baselines' rooms). */
+  clientAuth(client: number): object | undefined;
+  /** Null when the target does not speak Socket.IO, so no socket.io-client probe can join. */
+  probeAuth: ((probe: number) => object) | null;
+}
+
+export interface ConnectResult {
+  connections: number;
+  seconds: number;
+  connectsPerS: number;
+  handshake: LatencySummary;
+  probes: number;
+  /** Over the lightweight connections' handshakes. */
+  resources: ResourceUsage;
+}
+
+/**
+ * Opens `connections` lightweight connections with `concurrency` handshakes in flight, each
+ * from a source address of 127.0.x.y shared by at most `perAddress` connections, then the
+ * probes (not timed). Handshake time runs from the TCP connect to the namespace CONNECT ack.
+ * Any failed handshake fails the phase: later phases need every member in its rooms.
+ */
+export async function connectFleet(
+  fleet: Fleet,
+  wire: TargetWire,
+  sizes: { connections: number; concurrency: number; perAddress: number; probes: number },
+  startMeter: () => Promise<ResourceMeter>,
+): Promise<ConnectResult> {
+  const handshakes = new Histogram();
+  const errors = new Set<string>();
+  let failures = 0;
+  const clients = new Array<LightClient | undefined>(sizes.connections);
+  const meter = await startMeter();
+  const startedAt = performance.now();
+  await inPool(
+    Array.from({ length: sizes.connections }, (_, index) => index),
+    sizes.concurrency,
+    async (index) => {
+      try {
+        const { client, handshakeMs } = await LightClient.connect({
+          index,
+          url: wire.clientUrl(index),
+          protocol: wire.protocol,
+          auth: wire.clientAuth(index),
+          localAddress: sourceAddress(index, sizes.perAddress),
+          listener: fleet,
+          timeoutMs: HANDSHAKE_TIMEOUT_MS,
+        });
+        clients[index] = client;
+        handshakes.record(handshakeMs);
+      } catch (error) {
+        failures += 1;
+        if (errors.size < ERRORS_KEPT) errors.add(error instanceof Error ? error.message : String(error));
+      }
+    },
+  );
+  const seconds = (performance.now() - startedAt) / 1000;
+  const resources = await meter.stop();
+  fleet.clients = clients.filter((client): client is LightClient => client !== undefined);
+  if (failures > 0) {
+    throw new Error(`${failures} of ${sizes.connections} connections failed: ${[...errors].join('; ')}`);
+  }
+  const probeAuth = wire.probeAuth;
+  fleet.probes = probeAuth
+    ? await Promise.all(
+        Array.from({ length: sizes.probes }, (_, probe) =>
+          Probe.connect(wire.baseUrl, probeAuth(probe), HANDSHAKE_TIMEOUT_MS),
+        ),
+      )
+    : [];
+  return {
+    connections: sizes.connections,
+    seconds: round(seconds),
+    connectsPerS: Math.round(sizes.connections / seconds),
+    handshake: handshakes.summary(),
+    probes: fleet.probes.length,
+    resources,
+  };
+}
+
+/** 127.0.x.y, a new one every `perAddress` connections, so no address runs out of ports. */
+function sourceAddress(client: number, perAddress: number): string {
+  const slot = Math.floor(client / perAddress);
+  return `127.0.${1 + Math.floor(slot / 254)}.${1 + (slot % 254)}`;
+}
+
+function round(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}

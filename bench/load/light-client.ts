@@ -1,0 +1,188 @@
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { BENCH_NAMESPACE, CONTENT_MARKER, NEW_MESSAGE_EVENT } from '../wire.js';
+
+/**
+ * `socket-io`: Engine.IO 4 / Socket.IO 5 packets over a WebSocket, namespace `/chat`.
+ * `raw`: the same event and ack arrays without the Engine.IO and Socket.IO prefixes, for the raw
+ * ws target: `["event",payload]`, `<ackId>["event",payload]`, acks `<ackId>[response]`.
+ */
+export type WireProtocol = 'socket-io' | 'raw';
+
+export interface DeliveryListener {
+  /** A `message:new` frame; its stamp starts at `contentAt`. */
+  onNewMessage(client: LightClient, frame: Buffer, contentAt: number): void;
+  /** The server closed a connection that had connected. */
+  onUnexpectedClose(client: LightClient): void;
+}
+
+export type AckCallback = (response: Buffer) => void;
+
+export interface LightClientOptions {
+  index: number;
+  url: string;
+  protocol: WireProtocol;
+  /** The Socket.IO CONNECT payload (`auth`); unused by `raw`. */
+  auth?: object;
+  localAddress: string;
+  listener: DeliveryListener;
+  timeoutMs: number;
+}
+
+const ENGINE_OPEN = 0x30; // '0'
+const ENGINE_CLOSE = 0x31; // '1'
+const ENGINE_PING = 0x32; // '2'
+const DIGIT_ZERO = 0x30;
+const DIGIT_NINE = 0x39;
+const OPEN_BRACKET = 0x5b; // '['
+const OPEN_BRACE = 0x7b; // '{'
+
+const namespacePrefix = `${BENCH_NAMESPACE},`;
+const SIO = {
+  connect: `40${namespacePrefix}`,
+  connectError: Buffer.from(`44${namespacePrefix}`),
+  connected: Buffer.from(`40${namespacePrefix}`),
+  event: `42${namespacePrefix}`,
+  eventPrefix: Buffer.from(`42${namespacePrefix}`),
+  ackPrefix: Buffer.from(`43${namespacePrefix}`),
+};
+const NEW_MESSAGE_ARRAY = Buffer.from(`["${NEW_MESSAGE_EVENT}",`);
+
+/**
+ * A load client as light as the wire allows: no Socket.IO client library, frames read as
+ * buffers, only the stamp of each delivery parsed. Thousands live in the load process.
+ */
+export class LightClient {
+  readonly index: number;
+  /** Per sender, the last sequence number received; reset by each fan-out step. */
+  lastSequence = new Map<number, number>();
+  private readonly protocol: WireProtocol;
+  private readonly listener: DeliveryListener;
+  private readonly pendingAcks = new Map<number, AckCallback>();
+  private nextAckId = 0;
+  private closing = false;
+
+  private constructor(
+    private readonly socket: WebSocket,
+    options: LightClientOptions,
+  ) {
+    this.index = options.index;
+    this.protocol = options.protocol;
+    this.listener = options.listener;
+  }
+
+  /** Opens the connection and joins `/chat`; resolves with the handshake time in ms. */
+  static connect(options: LightClientOptions): Promise<{ client: LightClient; handshakeMs: number }> {
+    const startedAt = performance.now();
+    const socket = new WebSocket(options.url, {
+      localAddress: options.localAddress,
+      family: 4,
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      handshakeTimeout: options.timeoutMs,
+    });
+    const client = new LightClient(socket, options);
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(
+        () => fail(new Error(`handshake timed out after ${options.timeoutMs} ms`)),
+        options.timeoutMs,
+      );
+      const succeed = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        socket.off('message', onHandshakeFrame);
+        socket.on('message', (frame: Buffer) => client.onFrame(frame));
+        resolve({ client, handshakeMs: performance.now() - startedAt });
+      };
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        client.closing = true;
+        socket.terminate();
+        reject(error);
+      };
+      const onHandshakeFrame = (frame: Buffer) => {
+        if (frame[0] === ENGINE_OPEN && frame[1] === OPEN_BRACE) {
+          socket.send(`${SIO.connect}${JSON.stringify(options.auth ?? {})}`);
+        } else if (startsWith(frame, SIO.connected)) {
+          succeed();
+        } else if (startsWith(frame, SIO.connectError)) {
+          fail(new Error(`connect_error ${frame.subarray(SIO.connectError.length).toString()}`));
+        }
+      };
+      socket.on('error', (error) => fail(error));
+      socket.on('close', () => {
+        fail(new Error('closed during the handshake'));
+        if (!client.closing) client.listener.onUnexpectedClose(client);
+      });
+      if (options.protocol === 'raw') socket.once('open', succeed);
+      else socket.on('message', onHandshakeFrame);
+    });
+  }
+
+  /** Sends an event; `onAck` receives the ack's JSON array (`[response]`). */
+  emit(event: string, payload: unknown, onAck?: AckCallback): void {
+    let ackId = '';
+    if (onAck) {
+      this.nextAckId += 1;
+      this.pendingAcks.set(this.nextAckId, onAck);
+      ackId = String(this.nextAckId);
+    }
+    const packet = `${ackId}${JSON.stringify([event, payload])}`;
+    this.socket.send(this.protocol === 'raw' ? packet : `${SIO.event}${packet}`);
+  }
+
+  get pendingAckCount(): number {
+    return this.pendingAcks.size;
+  }
+
+  close(): void {
+    this.closing = true;
+    this.socket.terminate();
+  }
+
+  private onFrame(frame: Buffer): void {
+    if (this.protocol === 'raw') {
+      this.onPacket(frame, 0);
+      return;
+    }
+    if (startsWith(frame, SIO.eventPrefix)) this.onPacket(frame, SIO.eventPrefix.length);
+    else if (startsWith(frame, SIO.ackPrefix)) this.onAck(frame, SIO.ackPrefix.length);
+    else if (frame.length === 1 && frame[0] === ENGINE_PING) this.socket.send('3');
+    else if (frame[0] === ENGINE_CLOSE) this.socket.close();
+  }
+
+  /** An event array at `offset`, or for `raw` an ack (`<id>[...]`). */
+  private onPacket(frame: Buffer, offset: number): void {
+    if (frame[offset] !== OPEN_BRACKET) {
+      this.onAck(frame, offset);
+      return;
+    }
+    if (!startsWith(frame, NEW_MESSAGE_ARRAY, offset)) return;
+    const marker = frame.indexOf(CONTENT_MARKER, offset + NEW_MESSAGE_ARRAY.length);
+    if (marker >= 0) this.listener.onNewMessage(this, frame, marker + CONTENT_MARKER.length);
+  }
+
+  private onAck(frame: Buffer, offset: number): void {
+    let position = offset;
+    let ackId = 0;
+    while (position < frame.length && frame[position] >= DIGIT_ZERO && frame[position] <= DIGIT_NINE) {
+      ackId = ackId * 10 + (frame[position] - DIGIT_ZERO);
+      position += 1;
+    }
+    const callback = this.pendingAcks.get(ackId);
+    if (!callback) return;
+    this.pendingAcks.delete(ackId);
+    callback(frame.subarray(position));
+  }
+}
+
+function startsWith(frame: Buffer, prefix: Buffer, offset = 0): boolean {
+  return (
+    frame.length >= offset + prefix.length &&
+    frame.compare(prefix, 0, prefix.length, offset, offset + prefix.length) === 0
+  );
+}

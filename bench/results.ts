@@ -1,0 +1,64 @@
+import type { ConnectResult } from './load/connect.js';
+import type { SweepResult } from './load/sweep.js';
+import type { MachineInfo } from './machine.js';
+import type { BenchOptions } from './options.js';
+import type { PhaseWindow, ProfileSummary } from './profile-summary.js';
+
+export type FanoutShape = 'room' | 'groups';
+
+export interface MemoryResult {
+  /** Lightweight connections plus probes. */
+  connections: number;
+  baselineRssBytes: number;
+  rssBytes: number;
+  baselineHeapUsedBytes: number;
+  heapUsedBytes: number;
+  rssPerConnectionBytes: number;
+  heapPerConnectionBytes: number;
+}
+
+export interface FanoutResult {
+  shape: FanoutShape;
+  /** e.g. "1 x 10003" or "100 x 100". */
+  layout: string;
+  sweep: SweepResult;
+}
+
+export interface TargetResult {
+  name: string;
+  perMessage: string;
+  /** Why the target's run stopped early, if it did. */
+  error: string | null;
+  setupSeconds: number | null;
+  connect: ConnectResult | null;
+  memory: MemoryResult | null;
+  fanout: FanoutResult[];
+  inbound: SweepResult | null;
+  /** Connections the server closed during the run. */
+  unexpectedCloses: number;
+  strayDeliveries: number;
+  /** When each phase ran, to read a CPU profile phase by phase. */
+  phaseWindows: PhaseWindow[];
+  profiles: ProfileSummary[];
+}
+
+export interface GoalCheck {
+  goal: string;
+  target: string;
+  value: number | null;
+  reference: number | null;
+  /** `value / reference`, or for absolute goals the value itself. */
+  measured: number | null;
+  limit: string;
+  met: boolean | null;
+}
+
+export interface BenchResult {
+  mode: 'full' | 'smoke';
+  machine: MachineInfo;
+  options: BenchOptions;
+  /** Changes the harness made to the options, and why. */
+  adjustments: string[];
+  targets: TargetResult[];
+  goals: GoalCheck[];
+}
