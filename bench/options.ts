@@ -54,7 +54,7 @@ const FULL = {
   referenceStepMs: 25_000,
   graceMs: 1_000,
   fanoutSteps: geometric(20_000, 1.25, 24),
-  inboundSteps: geometric(250, 1.5, 12),
+  inboundSteps: geometric(250, 1.5, 14),
 };
 
 const SMOKE: typeof FULL = {

@@ -1,8 +1,10 @@
 import type { ResourceUsage } from './load/resources.js';
-import type { SweepResult, SweepStep } from './load/sweep.js';
+import { DISTURBANCE_CPU_PCT, MAX_ATTEMPTS, type SweepResult, type SweepStep } from './load/sweep.js';
 import type { BenchResult, FanoutShape, GoalCheck, TargetResult } from './results.js';
 
 type Cell = string | number | null;
+
+const DISTURBED_MARK = '*';
 
 /** Per profiled phase on stdout; the JSON keeps more. */
 const PROFILE_LINES = 12;
@@ -28,6 +30,12 @@ export function renderReport(result: BenchResult): string {
     ...section(`Fan-out, one room (${layoutOf(targets, 'room')})`, fanoutTable(targets, 'room')),
     ...section(`Fan-out, many rooms (${layoutOf(targets, 'groups')})`, fanoutTable(targets, 'groups')),
     ...section('Inbound: acked message:send', inboundTable(targets)),
+    ...(anyDisturbed(targets)
+      ? [
+          `${DISTURBED_MARK} measured while other processes used more than ${DISTURBANCE_CPU_PCT}% of a core, after ${MAX_ATTEMPTS} attempts`,
+          '',
+        ]
+      : []),
     ...section('Goals', goalsTable(result.goals)),
   ];
   for (const target of targets) {
@@ -175,14 +183,14 @@ function fanoutTable(targets: TargetResult[], shape: FanoutShape): Cell[][] {
       return [
         target.name,
         sweep.event,
-        formatNumber(capacity(sweep)),
+        marked(atLeast(formatNumber(capacity(sweep)), sweep), best),
         ...ratios(capacity(sweep), capacity),
         ms(best?.delivery.p50Ms ?? null),
         ms(best?.delivery.p99Ms ?? null),
         ms(best?.delivery.maxMs ?? null),
         ...usage(best),
         best ? best.gaps : null,
-        ms(halfP99(sweep)),
+        marked(ms(halfP99(sweep)), sweep.atHalfReference),
         ratios(halfP99(sweep), halfP99)[0],
         halfCost(sweep),
         ratios(halfCost(sweep), halfCost)[0],
@@ -211,7 +219,7 @@ function inboundTable(targets: TargetResult[]): Cell[][] {
       const best = target.inbound?.sustainable ?? null;
       return [
         target.name,
-        formatNumber(best?.ackedPerS ?? null),
+        marked(atLeast(formatNumber(best?.ackedPerS ?? null), target.inbound), best),
         ...reference(best?.ackedPerS ?? null),
         ms(best?.ack.p50Ms ?? null),
         ms(best?.ack.p99Ms ?? null),
@@ -276,6 +284,26 @@ function section(title: string, rows: Cell[][]): string[] {
     ...text.slice(1).map(render),
     '',
   ];
+}
+
+/** Whether any figure of the tables comes from a disturbed step. */
+function anyDisturbed(targets: TargetResult[]): boolean {
+  return targets
+    .flatMap((target) => [
+      ...target.fanout.map((fanout) => fanout.sweep),
+      ...(target.inbound ? [target.inbound] : []),
+    ])
+    .some((sweep) => sweep.sustainable?.disturbed === true || sweep.atHalfReference?.disturbed === true);
+}
+
+/** A capacity the steps did not reach is only a lower bound. */
+function atLeast(cell: string | null, sweep: SweepResult | null): string | null {
+  return cell !== null && sweep?.belowCapacity ? `>= ${cell}` : cell;
+}
+
+/** Flags a figure whose step was disturbed by other processes in every attempt. */
+function marked(cell: string | null, step: SweepStep | null): string | null {
+  return cell !== null && step?.disturbed ? `${cell}${DISTURBED_MARK}` : cell;
 }
 
 function ratio(value: number | null, reference: number | null): string | null {

@@ -13,15 +13,9 @@ export const SEND_EVENT = ChatEvent.SendMessage;
 export const NEW_MESSAGE_EVENT = ChatEvent.NewMessage;
 
 /**
- * How a baseline client says who it is and which chats it is in, since baselines have no
- * tokens and no storage: Socket.IO `auth`, or the query string of the raw ws URL.
+ * Baselines have no tokens and no storage: a baseline client names itself and its chats,
+ * `{ userId, chatIds }` in the Socket.IO `auth`, or these query parameters of the raw ws URL.
  */
-export interface BaselineHandshake {
-  userId: string;
-  chatIds: string[];
-}
-
-/** The raw ws target joins rooms from these query parameters. */
 export const RAW_USER_PARAM = 'user';
 export const RAW_CHATS_PARAM = 'chats';
 

@@ -55,7 +55,6 @@ export async function connectFleet(
     async (index) => {
       try {
         const { client, handshakeMs } = await LightClient.connect({
-          index,
           url: wire.clientUrl(index),
           protocol: wire.protocol,
           auth: wire.clientAuth(index),

@@ -27,10 +27,6 @@ export class Histogram {
     if (valueMs > this.max) this.max = valueMs;
   }
 
-  get count(): number {
-    return this.total;
-  }
-
   /** The upper bound of the bucket holding the `quantile`-th value. */
   percentile(quantile: number): number | null {
     if (this.total === 0) return null;

@@ -19,7 +19,6 @@ export interface DeliveryListener {
 export type AckCallback = (response: Buffer) => void;
 
 export interface LightClientOptions {
-  index: number;
   url: string;
   protocol: WireProtocol;
   /** The Socket.IO CONNECT payload (`auth`); unused by `raw`. */
@@ -53,7 +52,6 @@ const NEW_MESSAGE_ARRAY = Buffer.from(`["${NEW_MESSAGE_EVENT}",`);
  * buffers, only the stamp of each delivery parsed. Thousands live in the load process.
  */
 export class LightClient {
-  readonly index: number;
   /** Per sender, the last sequence number received; reset by each fan-out step. */
   lastSequence = new Map<number, number>();
   private readonly protocol: WireProtocol;
@@ -66,7 +64,6 @@ export class LightClient {
     private readonly socket: WebSocket,
     options: LightClientOptions,
   ) {
-    this.index = options.index;
     this.protocol = options.protocol;
     this.listener = options.listener;
   }
@@ -133,10 +130,6 @@ export class LightClient {
     }
     const packet = `${ackId}${JSON.stringify([event, payload])}`;
     this.socket.send(this.protocol === 'raw' ? packet : `${SIO.event}${packet}`);
-  }
-
-  get pendingAckCount(): number {
-    return this.pendingAcks.size;
   }
 
   close(): void {

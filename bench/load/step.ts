@@ -58,6 +58,8 @@ const STALL_MS = 3_000;
 const DRAIN_LIMIT_MS = 60_000;
 const WATCHDOG_MS = 100;
 const SETTLE_QUIET_MS = 500;
+/** The first message is due this long after the step is set up, so it does not start late. */
+const LEAD_MS = 5;
 
 /**
  * One open-loop step: message `k` is due at `start + k / rate` and stamped with that time
@@ -87,7 +89,7 @@ export async function runStep(
 
   await fleet.settle(SETTLE_QUIET_MS, DRAIN_LIMIT_MS);
   const meter = await startMeter();
-  const start = performance.now() + 5;
+  const start = performance.now() + LEAD_MS;
   const recorder = new DeliveryRecorder(
     spec.step,
     start + spec.durationMs + spec.graceMs,

@@ -19,6 +19,8 @@ export interface SweepResult {
   steps: SweepStep[];
   /** The highest passing step. */
   sustainable: SweepStep | null;
+  /** No step above the sustainable one failed: the capacity lies beyond the steps that ran. */
+  belowCapacity: boolean;
   stoppedBecause: string;
   /** A step at half of bare Socket.IO's sustainable rate, for comparing latency. */
   atHalfReference: SweepStep | null;
@@ -36,7 +38,7 @@ const FAILURES_TO_STOP = 2;
 export const DISTURBANCE_CPU_PCT = 10;
 /** A failing step must fail this many times; a disturbed one is retried up to `MAX_ATTEMPTS`. */
 const FAILED_ATTEMPTS = 2;
-const MAX_ATTEMPTS = 3;
+export const MAX_ATTEMPTS = 3;
 
 export interface SweepPlan {
   unit: RateUnit;
@@ -74,11 +76,14 @@ export async function sweep(plan: SweepPlan): Promise<SweepResult> {
     }
   }
   const passing = steps.filter((step) => step.passed);
+  const sustainable = passing.length > 0 ? passing[passing.length - 1] : null;
   return {
     unit: plan.unit,
     event: plan.event,
     steps,
-    sustainable: passing.length > 0 ? passing[passing.length - 1] : null,
+    sustainable,
+    belowCapacity:
+      sustainable !== null && !steps.some((step) => !step.passed && step.rate > sustainable.rate),
     stoppedBecause,
     atHalfReference: null,
   };

@@ -6,7 +6,6 @@ export type ControlRequest = { kind: 'sample'; id: number; collectGarbage: boole
 export interface ProcessSample {
   rssBytes: number;
   heapUsedBytes: number;
-  externalBytes: number;
   /** User plus system CPU time since the process started. */
   cpuMicros: number;
   /** When the sample was taken, on the monotonic clock every process shares (`monotonicMicros`). */
@@ -70,7 +69,6 @@ async function sample(collectGarbage: (() => void) | null): Promise<ProcessSampl
   return {
     rssBytes: memory.rss,
     heapUsedBytes: memory.heapUsed,
-    externalBytes: memory.external,
     cpuMicros: cpu.user + cpu.system,
     atMicros: monotonicMicros(),
   };
