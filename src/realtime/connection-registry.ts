@@ -97,20 +97,12 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     return this.local.size;
   }
 
-  localConnections(): IterableIterator<ConnectionState> {
-    return this.local.values();
-  }
-
   countConnections(): Promise<number> {
     return this.store.countConnections();
   }
 
   countUserConnections(userId: string): Promise<number> {
     return this.store.countUserConnections(userId);
-  }
-
-  liveInstanceIds(): Promise<string[]> {
-    return this.store.liveInstanceIds();
   }
 
   async listSessions(query: {
