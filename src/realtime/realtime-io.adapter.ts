@@ -4,11 +4,17 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { IncomingMessage } from 'node:http';
-import { filter, type Observable } from 'rxjs';
+import { isObservable } from 'rxjs';
 import type { Namespace, Server, ServerOptions, Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { NodeEnv } from '../config/environment.js';
 import { RedisService, waitUntilReady, type RedisClient } from '../redis/redis.service.js';
+import {
+  NamespaceRoutes,
+  routeGatewaysThrough,
+  type GatewayRoute,
+  type GatewayRouteSink,
+} from './gateway-dispatch.js';
 import { OriginPolicy } from './origin-policy.js';
 import { RealtimeServer } from './realtime-server.js';
 
@@ -27,13 +33,14 @@ const REDIS_READY_TIMEOUT_MS = 5000;
  * config, the Redis adapter when Redis is configured (in-memory otherwise), and the
  * middlewares (authentication, limits) installed on every namespace before any gateway runs.
  */
-export class RealtimeIoAdapter extends IoAdapter {
+export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
   private readonly redisLogger = new Logger('RealtimeRedis');
   private readonly config: AppConfig;
   private readonly realtime: RealtimeServer;
   private readonly redis: RedisService;
   private readonly originPolicy: OriginPolicy;
   private readonly adapterClients: RedisClient[] = [];
+  private readonly namespaceRoutes = new WeakMap<Namespace, NamespaceRoutes>();
 
   constructor(
     app: INestApplicationContext,
@@ -111,53 +118,91 @@ export class RealtimeIoAdapter extends IoAdapter {
           : createAdapter(pub, sub, { key }),
       );
     }
+    routeGatewaysThrough(server, this);
     this.protect(server.of('/'));
     server.on('new_namespace', (namespace: Namespace) => this.protect(namespace));
     this.realtime.attach(server);
     return server;
   }
 
+  /** Called for each socket and gateway; the namespace's table learns a gateway once. */
+  addGatewayRoutes(socket: Socket, handlers: readonly MessageMappingProperties[], gateway: object): void {
+    this.routesOf(socket.nsp).add(gateway, handlers);
+  }
+
+  /** Nest's disconnect hook, without the wrapper closure and `once` state per socket and gateway. */
+  override bindClientDisconnect(client: Socket, callback: (reason: string) => void): void {
+    client.on('disconnect', callback);
+  }
+
   /**
-   * One dispatcher per socket and gateway that routes by event name, instead of Nest's RxJS
-   * subscription per handler per socket: the memory a connection costs no longer grows with
-   * the number of handlers. Guards, pipes, interceptors, filters and acks run as before,
-   * inside `callback` and `transform`.
+   * One middleware per socket that routes by event name to every gateway of the namespace,
+   * instead of a listener (and Nest's RxJS subscription) per handler per socket: the memory a
+   * connection costs no longer grows with the number of handlers or gateways. It is the last
+   * middleware, so an event the per-socket gate refused never reaches a handler. Guards, pipes,
+   * interceptors, filters and acks run as before, inside the handler Nest built.
    */
-  override bindMessageHandlers(
-    socket: Socket,
-    handlers: MessageMappingProperties[],
-    transform: (data: unknown) => Observable<unknown>,
-  ): void {
-    socket.onAny((event: string, ...args: unknown[]) => {
-      const handler = handlers.find((candidate) => candidate.message === event);
-      if (!handler) return;
-      const payload: { data: unknown; ack?: unknown } = this.mapPayload(args.length === 1 ? args[0] : args);
-      const { data, ack } = payload;
-      let response$: Observable<unknown>;
-      try {
-        response$ = transform(handler.callback(data, ack));
-      } catch (error) {
-        this.logger.error(error);
-        return;
-      }
-      response$.pipe(filter((response) => response !== undefined && response !== null)).subscribe({
-        next: (response) => this.reply(socket, response, handler.isAckHandledManually ? undefined : ack),
-        error: (error: unknown) => this.logger.error(error),
-      });
+  private dispatchEvents(socket: Socket): void {
+    const routes = this.routesOf(socket.nsp);
+    socket.use((packet, next) => {
+      const matches = routes.get(packet[0]);
+      if (matches) for (const route of matches) this.dispatch(socket, route, packet);
+      next();
     });
   }
 
+  private dispatch(socket: Socket, { handler, gateway }: GatewayRoute, packet: unknown[]): void {
+    const args = packet.slice(1);
+    const { data, ack } = this.mapPayload(args.length === 1 ? args[0] : args) as {
+      data: unknown;
+      ack?: unknown;
+    };
+    const replyTo = handler.isAckHandledManually ? undefined : ack;
+    let result: unknown;
+    try {
+      result = handler.callback.call(gateway, socket, data, ack);
+    } catch (error) {
+      this.logger.error(error);
+      return;
+    }
+    Promise.resolve(result).then(
+      (response) => {
+        if (!isObservable(response)) {
+          this.reply(socket, response, replyTo);
+          return;
+        }
+        response.subscribe({
+          next: (value) => this.reply(socket, value, replyTo),
+          error: (error: unknown) => this.logger.error(error),
+        });
+      },
+      (error: unknown) => this.logger.error(error),
+    );
+  }
+
+  private routesOf(namespace: Namespace): NamespaceRoutes {
+    let routes = this.namespaceRoutes.get(namespace);
+    if (!routes) {
+      routes = new NamespaceRoutes();
+      this.namespaceRoutes.set(namespace, routes);
+    }
+    return routes;
+  }
+
   private reply(socket: Socket, response: unknown, ack: unknown): void {
+    if (response === undefined || response === null) return;
     const { event, data } = response as { event?: unknown; data?: unknown };
     if (typeof event === 'string') socket.emit(event, data);
     else if (typeof ack === 'function') (ack as (value: unknown) => void)(response);
   }
 
+  /** The hooks first, then the dispatcher: every socket passes the gate before any gateway. */
   private protect(namespace: Namespace): void {
     for (const { use, onConnection } of this.hooks) {
       if (use) namespace.use(use);
       if (onConnection) namespace.on('connection', onConnection);
     }
+    namespace.on('connection', (socket: Socket) => this.dispatchEvents(socket));
   }
 
   /** Refuses a foreign Origin during the handshake itself, for WebSocket upgrades too. */

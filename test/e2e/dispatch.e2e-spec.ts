@@ -54,6 +54,20 @@ class WideGateway {
 @Module({ providers: [WideGateway] })
 class WideModule {}
 
+/** Counts the events that reach it, to show what the per-socket gate keeps out. */
+@RealtimeGateway('/')
+class CountingGateway {
+  received = 0;
+
+  @SubscribeMessage('count') count() {
+    this.received += 1;
+    return this.received;
+  }
+}
+
+@Module({ providers: [CountingGateway] })
+class CountingModule {}
+
 describe('event dispatch (e2e)', () => {
   let running: RunningApp;
   let socket: ReturnType<typeof client>;
@@ -68,13 +82,16 @@ describe('event dispatch (e2e)', () => {
     await running.close();
   });
 
-  it('keeps one dispatcher per gateway on a socket, whatever the number of handlers', () => {
+  it('gives a socket one dispatcher, whatever the number of gateways and handlers', () => {
     const [serverSocket] = running.app.get(RealtimeServer).namespace('/').sockets.values();
     const perEventListeners = Array.from({ length: HANDLER_COUNT }, (_, index) =>
       serverSocket.listenerCount(`wide:${index}`),
     );
     expect(perEventListeners).toEqual(Array(HANDLER_COUNT).fill(0));
-    expect(serverSocket.listenersAny()).toHaveLength(2);
+    expect(serverSocket.listenersAny()).toHaveLength(0);
+    // Socket.IO keeps a socket's middlewares in `fns`: the gate, then the one dispatcher of
+    // the namespace, however many gateways (sessions and this one) and handlers it routes to.
+    expect((serverSocket as unknown as { fns: unknown[] }).fns).toHaveLength(2);
   });
 
   it('runs pipes, interceptors and filters through the dispatcher', async () => {
@@ -93,5 +110,32 @@ describe('event dispatch (e2e)', () => {
     });
     expect(await socket.emitWithAck('wide:9', {})).toEqual({ ok: true, data: 9 });
     expect(await socket.emitWithAck('ping', {})).toEqual({ ok: true, data: { pong: expect.any(String) } });
+  });
+});
+
+describe('event dispatch behind the per-socket gate (e2e)', () => {
+  let running: RunningApp;
+
+  beforeAll(async () => {
+    running = await startApp(
+      { RATE_LIMIT_EVENTS_PER_S: '3', RATE_LIMIT_FLOOD_SECONDS: '100' },
+      { imports: [CountingModule] },
+    );
+  });
+  afterAll(() => running.close());
+
+  it('never runs a handler for an event the gate refused', async () => {
+    const socket = client(running.url, '/', { auth: { token: signToken() } });
+    await connected(socket);
+    const acks = (await Promise.all(Array.from({ length: 6 }, () => socket.emitWithAck('count', {})))) as {
+      ok: boolean;
+      error?: { code: string };
+    }[];
+    socket.close();
+    expect(acks.filter((ack) => ack.ok)).toHaveLength(3);
+    expect(acks.filter((ack) => !ack.ok).map((ack) => ack.error?.code)).toEqual(
+      Array(3).fill('RATE_LIMITED'),
+    );
+    expect(running.app.get(CountingGateway).received).toBe(3);
   });
 });

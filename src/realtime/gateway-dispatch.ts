@@ -1,0 +1,70 @@
+import type { MessageMappingProperties } from '@nestjs/websockets';
+import { WebSocketsController } from '@nestjs/websockets/web-sockets-controller.js';
+import type { Server, Socket } from 'socket.io';
+
+/** A handler of a gateway, as Nest built it (guards, pipes, interceptors, filters inside). */
+export interface GatewayRoute {
+  handler: MessageMappingProperties;
+  gateway: object;
+}
+
+/** The handlers of every gateway of one namespace, by event name; built once, not per socket. */
+export class NamespaceRoutes {
+  private readonly gateways = new Set<object>();
+  private readonly byEvent = new Map<string, GatewayRoute[]>();
+
+  add(gateway: object, handlers: readonly MessageMappingProperties[]): void {
+    if (this.gateways.has(gateway)) return;
+    this.gateways.add(gateway);
+    for (const handler of handlers) {
+      const event = String(handler.message);
+      const routes = this.byEvent.get(event);
+      if (routes) routes.push({ handler, gateway });
+      else this.byEvent.set(event, [{ handler, gateway }]);
+    }
+  }
+
+  get(event: unknown): readonly GatewayRoute[] | undefined {
+    return typeof event === 'string' ? this.byEvent.get(event) : undefined;
+  }
+}
+
+/** Receives a gateway's handlers when one of the server's sockets connects to it. */
+export interface GatewayRouteSink {
+  addGatewayRoutes(socket: Socket, handlers: readonly MessageMappingProperties[], gateway: object): void;
+}
+
+const sinksByServer = new WeakMap<Server, GatewayRouteSink>();
+let installed = false;
+
+/**
+ * Nest's `WebSocketsController` hands its adapter, for every socket, a copy of each handler of
+ * a gateway bound to that socket, so a connection's memory grows with the number of handlers;
+ * the adapter's hook never sees the handlers themselves. For the servers registered here, the
+ * handlers (one list per gateway) go to the server's sink instead, which routes events by name
+ * from a table per namespace; other servers keep Nest's binding.
+ */
+export function routeGatewaysThrough(server: Server, sink: GatewayRouteSink): void {
+  installRouting();
+  sinksByServer.set(server, sink);
+}
+
+function installRouting(): void {
+  if (installed) return;
+  const prototype = WebSocketsController.prototype;
+  const subscribeMessages: unknown = Reflect.get(prototype, 'subscribeMessages');
+  if (typeof subscribeMessages !== 'function') {
+    throw new Error('@nestjs/websockets no longer has WebSocketsController.subscribeMessages');
+  }
+  prototype.subscribeMessages = function (
+    this: WebSocketsController,
+    handlers: MessageMappingProperties[],
+    client: unknown,
+    gateway: object,
+  ): void {
+    const sink = sinksByServer.get((client as Partial<Socket>).nsp?.server as Server);
+    if (sink) sink.addGatewayRoutes(client as Socket, handlers, gateway);
+    else subscribeMessages.call(this, handlers, client, gateway);
+  };
+  installed = true;
+}
