@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { DatabaseService } from '../database/database.service.js';
+import { PreparedQuery } from '../database/prepared-query.js';
 import type { ChatMessagesTable, ChatsTable, DatabaseSchema, EpochMillis } from '../database/schema.js';
 import {
   ChatRepository,
@@ -21,10 +22,13 @@ type MemberRow = { user_id: string; joined_at: EpochMillis };
 @Injectable()
 export class KyselyChatRepository extends ChatRepository {
   private readonly db: Kysely<DatabaseSchema>;
+  /** The statements run per connection and per message, built once. */
+  private readonly prepared: ReturnType<typeof prepareHotQueries>;
 
   constructor(database: DatabaseService) {
     super();
     this.db = database.db;
+    this.prepared = prepareHotQueries(database.db);
   }
 
   async createChat({ title, participantIds, createdBy }: NewChat): Promise<Chat> {
@@ -157,23 +161,12 @@ export class KyselyChatRepository extends ChatRepository {
   }
 
   async chatIdsForUser(userId: string): Promise<string[]> {
-    const rows = await this.db
-      .selectFrom('chat_members')
-      .select('chat_id')
-      .where('user_id', '=', userId)
-      .orderBy('chat_id')
-      .execute();
+    const rows = await this.prepared.chatIdsOfUser.execute({ userId });
     return rows.map((row) => row.chat_id);
   }
 
   async isParticipant(chatId: string, userId: string): Promise<boolean> {
-    const row = await this.db
-      .selectFrom('chat_members')
-      .select('user_id')
-      .where('chat_id', '=', chatId)
-      .where('user_id', '=', userId)
-      .executeTakeFirst();
-    return row !== undefined;
+    return (await this.prepared.membership.executeTakeFirst({ chatId, userId })) !== undefined;
   }
 
   async addMember(chatId: string, userId: string): Promise<boolean> {
@@ -196,44 +189,20 @@ export class KyselyChatRepository extends ChatRepository {
   }
 
   async insertMessage({ chatId, senderId, content, clientId }: NewMessage): Promise<InsertMessageResult> {
-    const values = {
-      chat_id: chatId,
-      sender_id: senderId,
-      content,
-      client_id: clientId ?? null,
-      created_at: Date.now(),
-    };
+    const values = { chatId, senderId, content, createdAt: Date.now() };
     if (clientId === undefined) {
-      const row = await this.db
-        .insertInto('chat_messages')
-        .values(values)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const row = await this.prepared.insertMessage.executeTakeFirst(values);
+      if (!row) throw new Error('INSERT ... RETURNING returned no row');
       return { message: toMessage(row), created: true };
     }
 
     // One statement whatever the outcome, so concurrent retries cannot both insert: the partial
     // unique index arbitrates and the losers read back the winner's row.
-    const inserted = await this.db
-      .insertInto('chat_messages')
-      .values(values)
-      .onConflict((conflict) =>
-        conflict
-          .columns(['chat_id', 'sender_id', 'client_id'])
-          .where('client_id', 'is not', null)
-          .doNothing(),
-      )
-      .returningAll()
-      .executeTakeFirst();
+    const inserted = await this.prepared.insertMessageOnce.executeTakeFirst({ ...values, clientId });
     if (inserted) return { message: toMessage(inserted), created: true };
 
-    const stored = await this.db
-      .selectFrom('chat_messages')
-      .selectAll()
-      .where('chat_id', '=', chatId)
-      .where('sender_id', '=', senderId)
-      .where('client_id', '=', clientId)
-      .executeTakeFirstOrThrow();
+    const stored = await this.prepared.messageByClientId.executeTakeFirst({ chatId, senderId, clientId });
+    if (!stored) throw new Error(`Message ${clientId} of ${senderId} vanished after a conflict`);
     return { message: toMessage(stored), created: false };
   }
 
@@ -358,6 +327,70 @@ export class KyselyChatRepository extends ChatRepository {
       .executeTakeFirstOrThrow();
     return current.message_id === null ? null : current.last_read_message_id;
   }
+}
+
+function prepareHotQueries(db: Kysely<DatabaseSchema>) {
+  type NewMessageParams = { chatId: string; senderId: string; content: string; createdAt: number };
+  const insertMessage = (params: NewMessageParams, clientId: string | null) =>
+    db.insertInto('chat_messages').values({
+      chat_id: params.chatId,
+      sender_id: params.senderId,
+      content: params.content,
+      client_id: clientId,
+      created_at: params.createdAt,
+    });
+  const messageParams = ['chatId', 'senderId', 'content', 'createdAt'] as const;
+  return {
+    chatIdsOfUser: new PreparedQuery(
+      db,
+      (params: { userId: string }) =>
+        db
+          .selectFrom('chat_members')
+          .select('chat_id')
+          .where('user_id', '=', params.userId)
+          .orderBy('chat_id'),
+      ['userId'],
+    ),
+    membership: new PreparedQuery(
+      db,
+      (params: { chatId: string; userId: string }) =>
+        db
+          .selectFrom('chat_members')
+          .select('user_id')
+          .where('chat_id', '=', params.chatId)
+          .where('user_id', '=', params.userId),
+      ['chatId', 'userId'],
+    ),
+    insertMessage: new PreparedQuery(
+      db,
+      (params: NewMessageParams) => insertMessage(params, null).returningAll(),
+      messageParams,
+    ),
+    insertMessageOnce: new PreparedQuery(
+      db,
+      (params: NewMessageParams & { clientId: string }) =>
+        insertMessage(params, params.clientId)
+          .onConflict((conflict) =>
+            conflict
+              .columns(['chat_id', 'sender_id', 'client_id'])
+              .where('client_id', 'is not', null)
+              .doNothing(),
+          )
+          .returningAll(),
+      [...messageParams, 'clientId'],
+    ),
+    messageByClientId: new PreparedQuery(
+      db,
+      (params: { chatId: string; senderId: string; clientId: string }) =>
+        db
+          .selectFrom('chat_messages')
+          .selectAll()
+          .where('chat_id', '=', params.chatId)
+          .where('sender_id', '=', params.senderId)
+          .where('client_id', '=', params.clientId),
+      ['chatId', 'senderId', 'clientId'],
+    ),
+  };
 }
 
 function isStoredId(id: number): boolean {
