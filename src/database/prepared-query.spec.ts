@@ -1,9 +1,9 @@
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect, type Generated } from 'kysely';
 import { PreparedQuery } from './prepared-query.js';
 
 interface Schema {
-  notes: { id: number; owner: string; body: string; pinned: number };
+  notes: { id: Generated<number>; owner: string; body: string; pinned: number };
 }
 
 describe('PreparedQuery', () => {
