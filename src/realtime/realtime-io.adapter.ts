@@ -139,8 +139,9 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
    * One middleware per socket that routes by event name to every gateway of the namespace,
    * instead of a listener (and Nest's RxJS subscription) per handler per socket: the memory a
    * connection costs no longer grows with the number of handlers or gateways. It is the last
-   * middleware, so an event the per-socket gate refused never reaches a handler. Guards, pipes,
-   * interceptors, filters and acks run as before, inside the handler Nest built.
+   * middleware, so an event refused by the per-socket gate (or by a middleware of the app's)
+   * never reaches a handler. Guards, pipes, interceptors, filters and acks run as before, inside
+   * the handler Nest built.
    */
   private dispatchEvents(socket: Socket): void {
     const routes = this.routesOf(socket.nsp);
@@ -196,13 +197,18 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     else if (typeof ack === 'function') (ack as (value: unknown) => void)(response);
   }
 
-  /** The hooks first, then the dispatcher: every socket passes the gate before any gateway. */
+  /**
+   * The hooks first, the dispatcher last: it is installed once the connection's listeners
+   * (gateways' `handleConnection` among them) have run, so that the gate and any middleware
+   * they add see an event before a handler does, as with Nest's listeners. No event of the
+   * socket can arrive before then: they come in later I/O callbacks.
+   */
   private protect(namespace: Namespace): void {
     for (const { use, onConnection } of this.hooks) {
       if (use) namespace.use(use);
       if (onConnection) namespace.on('connection', onConnection);
     }
-    namespace.on('connection', (socket: Socket) => this.dispatchEvents(socket));
+    namespace.on('connection', (socket: Socket) => queueMicrotask(() => this.dispatchEvents(socket)));
   }
 
   /** Refuses a foreign Origin during the handshake itself, for WebSocket upgrades too. */

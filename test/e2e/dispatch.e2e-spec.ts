@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
-import { MessageBody, SubscribeMessage } from '@nestjs/websockets';
+import { MessageBody, SubscribeMessage, type OnGatewayConnection } from '@nestjs/websockets';
+import type { Socket } from 'socket.io';
 import { IsInt, Min } from 'class-validator';
 import { RealtimeGateway } from '../../src/auth/realtime-gateway.decorator.js';
 import { AppError } from '../../src/realtime/errors.js';
@@ -54,14 +55,28 @@ class WideGateway {
 @Module({ providers: [WideGateway] })
 class WideModule {}
 
-/** Counts the events that reach it, to show what the per-socket gate keeps out. */
+/**
+ * Counts the events that reach it, to show what the per-socket gate keeps out, and adds a
+ * middleware of its own on connection that refuses `count:refused`.
+ */
 @RealtimeGateway('/')
-class CountingGateway {
+class CountingGateway implements OnGatewayConnection<Socket> {
   received = 0;
+  refusedReceived = 0;
+
+  handleConnection(socket: Socket): void {
+    socket.on('error', () => undefined);
+    socket.use(([event], next) => next(event === 'count:refused' ? new Error('refused') : undefined));
+  }
 
   @SubscribeMessage('count') count() {
     this.received += 1;
     return this.received;
+  }
+
+  @SubscribeMessage('count:refused') countRefused() {
+    this.refusedReceived += 1;
+    return this.refusedReceived;
   }
 }
 
@@ -137,5 +152,17 @@ describe('event dispatch behind the per-socket gate (e2e)', () => {
       Array(3).fill('RATE_LIMITED'),
     );
     expect(running.app.get(CountingGateway).received).toBe(3);
+  });
+
+  it('never runs a handler for an event a middleware of the app refused', async () => {
+    const socket = client(running.url, '/', { auth: { token: signToken() } });
+    await connected(socket);
+    const gateway = running.app.get(CountingGateway);
+    const before = gateway.received;
+    socket.emit('count:refused', {});
+    // Events of a socket are handled in order: once this ack is back, the refused one was seen.
+    expect(await socket.emitWithAck('count', {})).toEqual({ ok: true, data: before + 1 });
+    socket.close();
+    expect(gateway.refusedReceived).toBe(0);
   });
 });
