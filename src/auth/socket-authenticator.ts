@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, Reflector } from '@nestjs/core';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Socket } from 'socket.io';
@@ -12,13 +12,12 @@ import { HandshakeError } from '../realtime/errors.js';
 import type { SocketHooks } from '../realtime/realtime-io.adapter.js';
 import { GATEWAY_NAMESPACE_KEY, ROLES_KEY } from './auth.metadata.js';
 import { AuthEvent, type RefreshResult } from './auth.events.js';
+import { ExpirySchedule } from './expiry-schedule.js';
 import { RevocationStore, tokenFingerprint } from './revocation.store.js';
 import { hasAnyRole } from './roles.js';
 import { extractHandshakeToken } from './token-extractor.js';
 import { TokenVerificationError, TokenVerifier, type VerifiedToken } from './token-verifier.js';
 
-/** setTimeout's ceiling; longer tokens are re-armed when it fires. */
-const MAX_TIMER_MS = 2_147_483_647;
 const MAX_REFRESH_TOKEN_LENGTH = 16 * 1024;
 
 /**
@@ -28,10 +27,11 @@ const MAX_REFRESH_TOKEN_LENGTH = 16 * 1024;
  * or over the rate limit before they reach a gateway.
  */
 @Injectable()
-export class SocketAuthenticator implements OnModuleInit, SocketHooks {
+export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown, SocketHooks {
   private readonly logger = new Logger(SocketAuthenticator.name);
   private readonly connections = new WeakMap<object, ConnectionState>();
   private readonly rolesByNamespace = new Map<string, string[]>();
+  private readonly expiries = new ExpirySchedule<ConnectionState>((connection) => this.expire(connection));
   private readonly handshakeLimiter: RateLimiterAbstract | null;
   private pendingHandshakes = 0;
 
@@ -55,6 +55,10 @@ export class SocketAuthenticator implements OnModuleInit, SocketHooks {
       const roles = this.reflector.get<string[] | undefined>(ROLES_KEY, type);
       if (namespace !== undefined && roles?.length) this.rolesByNamespace.set(namespace, roles);
     }
+  }
+
+  onApplicationShutdown(): void {
+    this.expiries.clear();
   }
 
   readonly use = (socket: Socket, next: (error?: Error) => void): void => {
@@ -81,11 +85,11 @@ export class SocketAuthenticator implements OnModuleInit, SocketHooks {
     socket.once('disconnect', () => {
       connection.sockets.delete(socket);
       this.registry.unregister(socket);
-      if (connection.sockets.size === 0) clearTimeout(connection.expiryTimer);
+      if (connection.sockets.size === 0) this.expiries.cancel(connection);
     });
     this.registry.register(socket);
     if (isFirstSocket) {
-      this.armExpiry(connection);
+      this.expiries.schedule(connection, connection.identity.expiresAt);
       if (this.config.limits.sessionPolicy === 'single') this.replaceOlderConnections(connection);
     }
     const { identity } = connection;
@@ -300,21 +304,14 @@ export class SocketAuthenticator implements OnModuleInit, SocketHooks {
     connection.identity.expiresAt = verified.expiresAt;
     connection.identity.roles = verified.roles;
     this.connections.set(socket.conn, connection);
-    this.armExpiry(connection);
+    this.expiries.schedule(connection, verified.expiresAt);
     this.registry.refresh(connection);
     return { ok: true, data: { expiresAt: new Date(verified.expiresAt).toISOString() } };
   }
 
-  private armExpiry(connection: ConnectionState): void {
-    clearTimeout(connection.expiryTimer);
-    const delay = Math.min(Math.max(connection.identity.expiresAt - Date.now(), 0), MAX_TIMER_MS);
-    connection.expiryTimer = setTimeout(() => this.expire(connection), delay);
-    connection.expiryTimer.unref();
-  }
-
   private expire(connection: ConnectionState): void {
     if (connection.identity.expiresAt > Date.now()) {
-      this.armExpiry(connection);
+      this.expiries.schedule(connection, connection.identity.expiresAt);
       return;
     }
     const notice = envelope(AuthEvent.Expired, {

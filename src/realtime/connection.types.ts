@@ -23,7 +23,6 @@ export interface ConnectionState {
   readonly userAgent: string;
   readonly connectedAt: number;
   readonly sockets: Set<Socket>;
-  expiryTimer?: NodeJS.Timeout;
 }
 
 export interface EventRateWindow {
