@@ -309,11 +309,8 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     return { ok: true, data: { expiresAt: new Date(verified.expiresAt).toISOString() } };
   }
 
+  /** Called by the schedule once `expiresAt` has passed (a refresh reschedules the connection). */
   private expire(connection: ConnectionState): void {
-    if (connection.identity.expiresAt > Date.now()) {
-      this.expiries.schedule(connection, connection.identity.expiresAt);
-      return;
-    }
     const notice = envelope(AuthEvent.Expired, {
       reason: 'token expired',
       expiredAt: new Date(connection.identity.expiresAt).toISOString(),
