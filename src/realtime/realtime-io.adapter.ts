@@ -26,8 +26,6 @@ export interface SocketHooks {
   onConnection?: (socket: Socket) => void;
 }
 
-const REDIS_READY_TIMEOUT_MS = 5000;
-
 /**
  * Socket.IO for the whole app: one server, payload limit and handshake origin check from
  * config, the Redis adapter when Redis is configured (in-memory otherwise), and the
@@ -63,9 +61,7 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     const sub = this.redis.connect('adapter-sub');
     this.dropPublishesWhileDown(pub);
     this.adapterClients.push(pub, sub);
-    const ready = await Promise.all(
-      this.adapterClients.map((client) => waitUntilReady(client, REDIS_READY_TIMEOUT_MS)),
-    );
+    const ready = await Promise.all(this.adapterClients.map((client) => waitUntilReady(client)));
     if (ready.includes(false)) {
       this.redisLogger.warn('Redis is not reachable yet; serving this instance alone until it is');
     }

@@ -12,6 +12,7 @@ export interface RedisHealth {
 
 const RECONNECT_MAX_DELAY_MS = 2000;
 const COMMAND_TIMEOUT_MS = 2000;
+/** How long start-up waits for a Redis connection before serving degraded. */
 const READY_TIMEOUT_MS = 5000;
 
 /**
@@ -55,7 +56,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   /** Opens the command connection before the app listens, waiting briefly for it to be ready. */
   async onModuleInit(): Promise<void> {
     if (!this.target) return;
-    if (!(await waitUntilReady(this.client, READY_TIMEOUT_MS))) {
+    if (!(await waitUntilReady(this.client))) {
       this.logger.warn('Redis is not reachable yet; running degraded until it is');
     }
   }
@@ -122,11 +123,11 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
-/** Resolves true once `client` is ready, false if it is not within `timeoutMs`. */
-export function waitUntilReady(client: RedisClient, timeoutMs: number): Promise<boolean> {
+/** Resolves true once `client` is ready, false if it is not within `READY_TIMEOUT_MS`. */
+export function waitUntilReady(client: RedisClient): Promise<boolean> {
   if (client.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
-    const timer = setTimeout(() => finish(false), timeoutMs);
+    const timer = setTimeout(() => finish(false), READY_TIMEOUT_MS);
     const onReady = () => finish(true);
     function finish(ready: boolean) {
       clearTimeout(timer);
