@@ -3,6 +3,7 @@ import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import jwt from 'jsonwebtoken';
 import { AppConfig } from '../config/app-config.js';
+import { MAX_DATE_MS } from './token-verifier.js';
 
 const SECRET_FILE = 'dev-jwt-secret';
 const SECRET_BYTES = 48;
@@ -95,6 +96,11 @@ function ttlSeconds(ttl: string | number): number {
   if (!Number.isSafeInteger(seconds) || seconds <= 0) {
     throw new Error(
       `Invalid ttl ${JSON.stringify(ttl)}: use whole seconds or a duration such as 15m, 1h, 7d`,
+    );
+  }
+  if (Date.now() + seconds * 1000 > MAX_DATE_MS) {
+    throw new Error(
+      `Invalid ttl ${JSON.stringify(ttl)}: the expiry would be past the last date a server can represent`,
     );
   }
   return seconds;

@@ -228,7 +228,7 @@ describe('TokenVerifier with a shared secret', () => {
       const error = await refusal(checkingVerifier.verify(signed(claims(extra), secret, 'HS256')));
 
       expect(error.code).toBe('AUTH_INVALID');
-      expect(error.message).toBe('Token issuer (iss) is not "https://id.example.com"');
+      expect(error.message).toBe('Token issuer (iss) is not accepted (expected "https://id.example.com")');
     });
 
     it.each([
@@ -238,7 +238,48 @@ describe('TokenVerifier with a shared secret', () => {
       const error = await refusal(checkingVerifier.verify(signed(claims(extra), secret, 'HS256')));
 
       expect(error.code).toBe('AUTH_INVALID');
-      expect(error.message).toBe('Token audience (aud) does not include "switchboard"');
+      expect(error.message).toBe('Token audience (aud) is not accepted (expected "switchboard")');
+    });
+
+    it('in production keeps the expected issuer, audience and algorithms out of the message, not the detail', async () => {
+      const production = new TokenVerifier(
+        configFrom({
+          NODE_ENV: 'production',
+          JWT_SECRET: secret,
+          JWT_ISSUER: 'https://id.example.com',
+          JWT_AUDIENCE: 'switchboard',
+        }),
+      );
+      const tokens = [
+        signed(claims({ iss: 'https://evil.example.com', aud: 'switchboard' }), secret, 'HS256'),
+        signed(claims({ iss: 'https://id.example.com', aud: 'billing' }), secret, 'HS256'),
+        signed(claims({ iss: 'https://id.example.com', aud: 'switchboard' }), secret, 'HS384'),
+      ];
+      for (const token of tokens) {
+        const error = await refusal(production.verify(token));
+        expect(error.code).toBe('AUTH_INVALID');
+        expect(error.message).not.toMatch(/id\.example\.com|"switchboard"|HS256/);
+        expect(error.detail).toMatch(/id\.example\.com|"switchboard"|HS256/);
+      }
+    });
+  });
+
+  describe('absurd dates', () => {
+    it.each([
+      ['exp past the last representable date', { exp: 9e12 }],
+      ['exp of 1e300', { exp: 1e300 }],
+      ['an iat past the last representable date', { iat: 9e12 }],
+      ['an nbf before the first representable date', { nbf: -9e12 }],
+    ])('refuses a validly signed token with %s as AUTH_INVALID', async (_case, extra) => {
+      const error = await refusal(verifier.verify(signed(claims(extra), secret, 'HS256')));
+
+      expect(error.code).toBe('AUTH_INVALID');
+    });
+
+    it('accepts an expiry far away but representable', async () => {
+      const token = signed(claims({ exp: 8.64e12 - 1 }), secret, 'HS256');
+
+      await expect(verifier.verify(token)).resolves.toMatchObject({ expiresAt: (8.64e12 - 1) * 1000 });
     });
   });
 
@@ -585,8 +626,9 @@ describe('TokenVerifier with a JWKS endpoint', () => {
 });
 
 describe('parseRoles', () => {
-  it('removes duplicates and blanks', () => {
-    expect(parseRoles(['admin', ' admin ', '', 'service'])).toEqual(['admin', 'service']);
+  it('removes duplicates and blanks, and takes array entries exactly as written', () => {
+    expect(parseRoles(['admin', 'admin', '', 'service'])).toEqual(['admin', 'service']);
+    expect(parseRoles(['admin '])).toEqual(['admin ']);
     expect(parseRoles('admin,admin service')).toEqual(['admin', 'service']);
   });
 });

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { createRemoteJWKSet, errors as joseErrors } from 'jose';
 import jwt, { type Algorithm, type JwtPayload, type VerifyOptions } from 'jsonwebtoken';
 import { AppConfig, JwtKeySource } from '../config/app-config.js';
+import { NodeEnv } from '../config/environment.js';
 
 /** A token that passed every check, reduced to what the rest of the server needs. */
 export interface VerifiedToken {
@@ -18,15 +19,21 @@ export interface VerifiedToken {
 
 export type TokenVerificationErrorCode = 'AUTH_INVALID' | 'AUTH_EXPIRED';
 
-/** Why a token was refused; the message is safe to show to the client that sent it. */
+/**
+ * Why a token was refused. The message is safe to show to the client that sent it; `detail`
+ * (for the log) may also say what the server expects, which a production server keeps to itself.
+ */
 export class TokenVerificationError extends Error {
+  readonly detail: string;
+
   constructor(
     readonly code: TokenVerificationErrorCode,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { detail?: string },
   ) {
     super(message, options);
     this.name = 'TokenVerificationError';
+    this.detail = options?.detail ?? message;
   }
 }
 
@@ -54,6 +61,8 @@ const ASYMMETRIC_ALGORITHMS: readonly Algorithm[] = [
 const JWKS_REFETCH_COOLDOWN_MS = 30_000;
 /** Key fetches happen during a handshake; a slow endpoint must not hold connections for long. */
 const JWKS_TIMEOUT_MS = 5000;
+/** The largest epoch millisecond a JavaScript `Date` can hold (±100,000,000 days). */
+export const MAX_DATE_MS = 8.64e15;
 
 /**
  * Verifies access tokens (PROTOCOL §1). Keys, key lookups and verification options are built once
@@ -65,6 +74,8 @@ export class TokenVerifier {
   private readonly allowedAlgorithms: ReadonlySet<string>;
   private readonly verifyOptions: VerifyOptions & { complete?: false };
   private readonly rolesClaim: string;
+  /** Whether refusals may say which algorithms, issuer and audience are expected. */
+  private readonly revealsExpectations: boolean;
 
   constructor(config: AppConfig) {
     const { auth } = config;
@@ -85,6 +96,7 @@ export class TokenVerifier {
       clockTolerance: auth.clockToleranceS,
     };
     this.rolesClaim = auth.rolesClaim;
+    this.revealsExpectations = config.env !== NodeEnv.Production;
   }
 
   /** Resolves the token's identity, or rejects with a `TokenVerificationError`. */
@@ -100,24 +112,22 @@ export class TokenVerifier {
     return this.fromClaims(claims);
   }
 
-  /**
-   * The verification key for a token, after its header passed the algorithm allow-list. With
-   * `jwtOptions` and `fromClaims` it lets passport-jwt apply exactly the rules of `verify`.
-   */
-  async keyForToken(token: string): Promise<KeyObject> {
+  /** The verification key for a token, after its header passed the algorithm allow-list. */
+  private async keyForToken(token: string): Promise<KeyObject> {
     const header = readHeader(token);
     this.assertAlgorithmAllowed(header.alg);
     return this.lookUpKey(header);
   }
 
-  /** Options for jsonwebtoken's verification: algorithms, issuer, audience, clock tolerance. */
-  get jwtOptions(): Readonly<VerifyOptions> {
-    return this.verifyOptions;
-  }
-
   /** Applies the claim rules to a signature-checked payload: `exp` and `sub` required, roles, sid. */
-  fromClaims(claims: JwtPayload): VerifiedToken {
+  private fromClaims(claims: JwtPayload): VerifiedToken {
     if (typeof claims.exp !== 'number') throw invalid('Token has no expiry (exp claim is required)');
+    for (const claim of ['exp', 'iat', 'nbf'] as const) {
+      const seconds = claims[claim];
+      if (seconds !== undefined && !isRepresentableTime(seconds)) {
+        throw invalid(`Token ${claim} claim is not a time a date can represent`);
+      }
+    }
     if (typeof claims.sub !== 'string' || claims.sub.trim() === '') {
       throw invalid('Token has no subject (sub must be a non-empty string)');
     }
@@ -136,10 +146,24 @@ export class TokenVerifier {
       throw invalid('Unsigned tokens (alg "none") are not accepted');
     }
     if (!this.allowedAlgorithms.has(algorithm)) {
-      throw invalid(
-        `Token algorithm ${quoted(algorithm)} is not accepted (accepted: ${[...this.allowedAlgorithms].join(', ')})`,
+      throw this.invalidAgainstExpectation(
+        `Token algorithm ${quoted(algorithm)} is not accepted`,
+        `accepted: ${[...this.allowedAlgorithms].join(', ')}`,
       );
     }
+  }
+
+  /** A refusal whose reason names what the server expects: said to the client outside production only. */
+  private invalidAgainstExpectation(
+    message: string,
+    expectation: string,
+    cause?: unknown,
+  ): TokenVerificationError {
+    const detail = `${message} (${expectation})`;
+    return new TokenVerificationError('AUTH_INVALID', this.revealsExpectations ? detail : message, {
+      detail,
+      ...(cause === undefined ? {} : { cause }),
+    });
   }
 
   private describeLibraryFailure(error: unknown): TokenVerificationError {
@@ -157,11 +181,16 @@ export class TokenVerifier {
     const { message } = error;
     if (message === 'invalid signature') return invalid('Token signature is invalid', error);
     if (message.startsWith('jwt issuer invalid')) {
-      return invalid(`Token issuer (iss) is not ${JSON.stringify(this.verifyOptions.issuer)}`, error);
+      return this.invalidAgainstExpectation(
+        'Token issuer (iss) is not accepted',
+        `expected ${JSON.stringify(this.verifyOptions.issuer)}`,
+        error,
+      );
     }
     if (message.startsWith('jwt audience invalid')) {
-      return invalid(
-        `Token audience (aud) does not include ${JSON.stringify(this.verifyOptions.audience)}`,
+      return this.invalidAgainstExpectation(
+        'Token audience (aud) is not accepted',
+        `expected ${JSON.stringify(this.verifyOptions.audience)}`,
         error,
       );
     }
@@ -172,15 +201,15 @@ export class TokenVerifier {
 }
 
 /**
- * Reads roles from a claim value: an array of strings, or one string of names separated by spaces
- * or commas. Anything else means no roles.
+ * Reads roles from a claim value: an array of strings, taken exactly as written (`"admin "` is
+ * not `admin`), or one string of names separated by spaces or commas. Anything else means no roles.
  */
 export function parseRoles(value: unknown): string[] {
   const names =
     typeof value === 'string'
       ? value.split(/[\s,]+/)
       : Array.isArray(value) && value.every((item): item is string => typeof item === 'string')
-        ? value.map((item) => item.trim())
+        ? value
         : [];
   return [...new Set(names.filter((name) => name.length > 0))];
 }
@@ -293,6 +322,11 @@ function readHeader(token: string): TokenHeader {
   }
   const kid = typeof header.kid === 'string' ? header.kid : undefined;
   return { alg: header.alg, kid };
+}
+
+/** A NumericDate (seconds) whose milliseconds a `Date` can hold; beyond, `toISOString` throws. */
+function isRepresentableTime(seconds: unknown): boolean {
+  return typeof seconds === 'number' && Number.isFinite(seconds) && Math.abs(seconds * 1000) <= MAX_DATE_MS;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
