@@ -1,50 +1,49 @@
 import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
-import type { JwtPayload } from 'jsonwebtoken';
-import { Strategy } from 'passport-jwt';
+import { Strategy } from 'passport';
+import { AppError } from '../realtime/errors.js';
 import type { Principal } from './principal.js';
 import { RevocationStore, tokenFingerprint } from './revocation.store.js';
 import { extractRequestToken } from './token-extractor.js';
 import { TokenVerificationError, TokenVerifier } from './token-verifier.js';
-import { AppError } from '../realtime/errors.js';
+
+type Done = (error: unknown, principal?: Principal | false) => void;
+
+/** A Passport strategy that hands the whole request to its verify callback and trusts its verdict. */
+class RequestTokenStrategy extends Strategy {
+  constructor(private readonly verifyRequest: (request: Request, done: Done) => void) {
+    super();
+  }
+
+  override authenticate(request: Request): void {
+    this.verifyRequest(request, (error, principal) => {
+      if (error) this.error(error);
+      else if (principal) this.success(principal);
+      else this.fail(401);
+    });
+  }
+}
 
 /**
- * HTTP authentication through passport-jwt, with the same key lookup, algorithm allow-list
- * and claim rules as the socket handshake (all from `TokenVerifier`).
+ * HTTP authentication, registered with `@nestjs/passport`: the token (Bearer header, `?token=`
+ * or the `authToken` cookie) goes to the same `TokenVerifier` and revocation check as a socket
+ * handshake, so a token gets the same verdict and the same code on both doors.
  */
 @Injectable()
-export class JwtStrategy extends PassportStrategy(Strategy, 'jwt') {
+export class JwtStrategy extends PassportStrategy(RequestTokenStrategy, 'jwt') {
   constructor(
     private readonly verifier: TokenVerifier,
     private readonly revocations: RevocationStore,
   ) {
-    super({
-      jwtFromRequest: (request: Request) => extractRequestToken(request),
-      secretOrKeyProvider: (
-        _request: Request,
-        rawToken: string,
-        done: (error: unknown, key?: string) => void,
-      ) => {
-        verifier.keyForToken(rawToken).then(
-          // jsonwebtoken accepts KeyObjects; passport-jwt's types only name strings and buffers.
-          (key) => done(null, key as unknown as string),
-          (error: unknown) =>
-            done(error instanceof TokenVerificationError ? AppError.unauthorized(error.message) : error),
-        );
-      },
-      algorithms: verifier.jwtOptions.algorithms,
-      issuer: verifier.jwtOptions.issuer,
-      audience: verifier.jwtOptions.audience as string | undefined,
-      jsonWebTokenOptions: { clockTolerance: verifier.jwtOptions.clockTolerance },
-      passReqToCallback: true,
-    });
+    super();
   }
 
-  async validate(request: Request, claims: JwtPayload): Promise<Principal> {
+  async validate(request: Request): Promise<Principal> {
+    const rawToken = extractRequestToken(request);
+    if (!rawToken) throw AppError.unauthorized('AUTH_MISSING: no token');
     try {
-      const token = this.verifier.fromClaims(claims);
-      const rawToken = extractRequestToken(request) ?? '';
+      const token = await this.verifier.verify(rawToken);
       const revoked = await this.revocations.isRevoked({
         sessionId: token.sessionId,
         tokenFingerprints: [tokenFingerprint(rawToken)],
