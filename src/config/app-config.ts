@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Algorithm } from 'jsonwebtoken';
 import { EnvironmentVariables, NodeEnv } from './environment.js';
+import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 
 export type JwtKeySource =
   | { kind: 'secret'; secret: string; generated: boolean }
@@ -29,8 +30,8 @@ export class AppConfig {
     readonly dataDir: string;
     readonly logLevel: string;
     readonly shutdownGraceMs: number;
-    /** Take the client address from X-Forwarded-For (behind a load balancer). */
-    readonly trustProxy: boolean;
+    /** Which proxies may name the client in X-Forwarded-For (behind a load balancer). */
+    readonly trustProxy: TrustProxy;
   };
   readonly auth!: {
     readonly key: JwtKeySource;
@@ -51,6 +52,16 @@ export class AppConfig {
     readonly eventsPerSocketPerS: number;
     readonly floodSeconds: number;
     readonly maxPayloadBytes: number;
+    /** Deepest nesting of objects and arrays accepted in a socket event or request body. */
+    readonly maxPayloadDepth: number;
+    /** A socket whose unsent output grows past this is disconnected (a client that stopped reading). */
+    readonly maxOutboundBufferBytes: number;
+    /** How long a transport connection may stay without an authenticated namespace. */
+    readonly handshakeTimeoutMs: number;
+    /** Transport connections from one address that have not authenticated yet (0 = no limit). */
+    readonly preAuthConnectionsPerIp: number;
+    readonly restRequestsPerIpPerMin: number;
+    readonly restRequestsPerUserPerMin: number;
   };
   readonly redis!: RedisTarget | null;
   readonly presence!: { readonly ttlMs: number; readonly graceMs: number };
@@ -77,7 +88,7 @@ export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOp
       dataDir: env.DATA_DIR,
       logLevel: env.LOG_LEVEL,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
-      trustProxy: env.TRUST_PROXY,
+      trustProxy: parseTrustProxy(env.TRUST_PROXY),
     },
     auth: {
       key,
@@ -98,6 +109,12 @@ export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOp
       eventsPerSocketPerS: env.RATE_LIMIT_EVENTS_PER_S,
       floodSeconds: env.RATE_LIMIT_FLOOD_SECONDS,
       maxPayloadBytes: env.MAX_PAYLOAD_BYTES,
+      maxPayloadDepth: env.MAX_PAYLOAD_DEPTH,
+      maxOutboundBufferBytes: env.MAX_OUTBOUND_BUFFER_BYTES,
+      handshakeTimeoutMs: env.HANDSHAKE_TIMEOUT_MS,
+      preAuthConnectionsPerIp: env.PREAUTH_CONNECTIONS_PER_IP,
+      restRequestsPerIpPerMin: env.RATE_LIMIT_REST_PER_IP_PER_MIN,
+      restRequestsPerUserPerMin: env.RATE_LIMIT_REST_PER_USER_PER_MIN,
     },
     redis: env.REDIS_CLUSTER_NODES
       ? { kind: 'cluster', nodes: splitList(env.REDIS_CLUSTER_NODES).map(parseHostPort), keyPrefix }

@@ -1,7 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
+import { parseTrustProxy } from './trust-proxy.js';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
-  IsBoolean,
   IsEnum,
   IsIn,
   IsInt,
@@ -81,9 +81,9 @@ export class EnvironmentVariables {
   @Integer(0)
   SHUTDOWN_GRACE_MS = 10000;
 
-  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
-  @IsBoolean({ message: 'TRUST_PROXY must be true or false' })
-  TRUST_PROXY = false;
+  /** `false`, `true` (one hop), a hop count, or a comma-separated list of proxy addresses/CIDRs. */
+  @IsString()
+  TRUST_PROXY = 'false';
 
   @Optional()
   @IsString()
@@ -150,6 +150,24 @@ export class EnvironmentVariables {
 
   @Integer(1024)
   MAX_PAYLOAD_BYTES = 1048576;
+
+  @Integer(1, 256)
+  MAX_PAYLOAD_DEPTH = 32;
+
+  @Integer(65536)
+  MAX_OUTBOUND_BUFFER_BYTES = 4194304;
+
+  @Integer(100)
+  HANDSHAKE_TIMEOUT_MS = 10000;
+
+  @Integer(0)
+  PREAUTH_CONNECTIONS_PER_IP = 50;
+
+  @Integer(0)
+  RATE_LIMIT_REST_PER_IP_PER_MIN = 1200;
+
+  @Integer(0)
+  RATE_LIMIT_REST_PER_USER_PER_MIN = 600;
 
   @Optional()
   @IsUrl({ require_tld: false, protocols: ['redis', 'rediss'] })
@@ -227,6 +245,11 @@ function crossFieldProblems(env: EnvironmentVariables): string[] {
     } else if ((env.JWT_PUBLIC_KEY || env.JWT_JWKS_URL) && symmetric) {
       problems.push('JWT_ALGORITHMS: JWT_PUBLIC_KEY and JWT_JWKS_URL need RS*/ES*/PS* algorithms');
     }
+  }
+  try {
+    parseTrustProxy(env.TRUST_PROXY);
+  } catch (error) {
+    problems.push(`TRUST_PROXY: ${(error as Error).message}`);
   }
   if (env.REDIS_URL && env.REDIS_CLUSTER_NODES) {
     problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one of them, not both');

@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { RedisService } from '../redis/redis.service.js';
+import { ClientAddresses } from './client-address.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { ConnectionStore } from './connection.store.js';
 import { MemoryConnectionStore } from './memory-connection.store.js';
@@ -11,6 +12,7 @@ import { RedisConnectionStore } from './redis-connection.store.js';
 @Global()
 @Module({
   providers: [
+    ClientAddresses,
     RealtimeServer,
     ConnectionRegistry,
     {
@@ -27,6 +29,6 @@ import { RedisConnectionStore } from './redis-connection.store.js';
       inject: [AppConfig, RedisService],
     },
   ],
-  exports: [RealtimeServer, ConnectionRegistry],
+  exports: [ClientAddresses, RealtimeServer, ConnectionRegistry],
 })
 export class RealtimeModule {}

@@ -61,20 +61,51 @@ describe('limits and protection (e2e)', () => {
     expect(third.data?.code).toBe('RATE_LIMITED');
   });
 
-  it('counts handshakes per forwarded client address when TRUST_PROXY is on', async () => {
+  const forwardedFor = (app: RunningApp, header: string) => {
+    const socket = client(app.url, '/', {
+      auth: { token: signToken() },
+      extraHeaders: { 'X-Forwarded-For': header },
+    });
+    sockets.push(socket);
+    return socket;
+  };
+
+  it('behind one trusted proxy, counts handshakes per client address the proxy appended', async () => {
     const app = await start({ RATE_LIMIT_HANDSHAKES_PER_MIN: '1', TRUST_PROXY: 'true' });
-    const from = (address: string) =>
-      client(app.url, '/', {
-        auth: { token: signToken() },
-        extraHeaders: { 'X-Forwarded-For': `${address}, 10.0.0.1` },
-      });
-    const first = from('203.0.113.7');
-    const second = from('203.0.113.8');
-    const again = from('203.0.113.7');
-    sockets.push(first, second, again);
-    await connected(first);
-    await connected(second);
-    expect((await refused(again)).message).toBe('RATE_LIMITED');
+    // A proxy that appends (nginx's $proxy_add_x_forwarded_for) puts the real peer last.
+    await connected(forwardedFor(app, '198.51.100.1, 203.0.113.7'));
+    await connected(forwardedFor(app, '198.51.100.1, 203.0.113.8'));
+    expect((await refused(forwardedFor(app, '198.51.100.1, 203.0.113.7'))).message).toBe('RATE_LIMITED');
+  });
+
+  it('ignores X-Forwarded-For entries a client wrote itself: rotating them gets no new allowance', async () => {
+    const app = await start({ RATE_LIMIT_HANDSHAKES_PER_MIN: '2', TRUST_PROXY: '1' });
+    const outcomes: string[] = [];
+    for (let attempt = 0; attempt < 6; attempt += 1) {
+      const socket = forwardedFor(app, `10.9.${attempt}.1, 203.0.113.9`);
+      outcomes.push(
+        await connected(socket).then(
+          () => 'connected',
+          (error: Error) => error.message,
+        ),
+      );
+    }
+    expect(outcomes).toEqual(['connected', 'connected', ...Array<string>(4).fill('RATE_LIMITED')]);
+  });
+
+  it('with TRUST_PROXY=false, X-Forwarded-For changes nothing', async () => {
+    const app = await start({ RATE_LIMIT_HANDSHAKES_PER_MIN: '1' });
+    await connected(forwardedFor(app, '203.0.113.7'));
+    expect((await refused(forwardedFor(app, '203.0.113.8'))).message).toBe('RATE_LIMITED');
+  });
+
+  it('with a list of trusted proxies, skips those hops and no others', async () => {
+    const app = await start({ RATE_LIMIT_HANDSHAKES_PER_MIN: '1', TRUST_PROXY: 'loopback, 10.0.0.0/8' });
+    await connected(forwardedFor(app, '198.51.100.1, 203.0.113.7, 10.1.2.3'));
+    await connected(forwardedFor(app, '198.51.100.1, 203.0.113.8, 10.1.2.3'));
+    expect((await refused(forwardedFor(app, '198.51.100.2, 203.0.113.7, 10.4.5.6'))).message).toBe(
+      'RATE_LIMITED',
+    );
   });
 
   it('refuses connections over MAX_CONNECTIONS with CONNECTION_LIMIT', async () => {
