@@ -1,3 +1,4 @@
+import { guarded } from '../realtime/failure-log.js';
 export interface TypingKey {
   chatId: string;
   userId: string;
@@ -41,9 +42,12 @@ export class TypingTracker {
     if (existing) clearTimeout(existing.idleTimer);
     const announce = !existing || now - existing.lastAnnouncedAt >= this.options.rebroadcastMs;
     if (existing && existing.socketId !== socketId) this.unindex(id, existing.socketId);
-    const idleTimer = setTimeout(() => {
-      if (this.remove(id)) this.options.onIdle({ chatId: key.chatId, userId: key.userId });
-    }, this.options.idleMs);
+    const idleTimer = setTimeout(
+      guarded('end an idle typing state', () => {
+        if (this.remove(id)) this.options.onIdle({ chatId: key.chatId, userId: key.userId });
+      }),
+      this.options.idleMs,
+    );
     idleTimer.unref();
     this.entries.set(id, {
       chatId: key.chatId,

@@ -1,6 +1,7 @@
-import { HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { HttpException, HttpStatus } from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
 import { AppError, type ErrorBody, type ErrorCode, HTTP_STATUS_BY_CODE } from './errors.js';
+import { FailureLog } from './failure-log.js';
 
 const CODE_BY_HTTP_STATUS: Partial<Record<number, ErrorCode>> = {
   [HttpStatus.BAD_REQUEST]: 'VALIDATION_FAILED',
@@ -18,11 +19,11 @@ export interface MappedError {
   body: ErrorBody;
 }
 
-const logger = new Logger('UnhandledError');
+const unexpected = new FailureLog('UnhandledError');
 
 /**
  * Turns anything thrown by a handler into the wire error of either transport. Unknown
- * errors are logged once with their stack and reach the client only as `INTERNAL`.
+ * errors are logged with their stack, at a bounded rate, and reach the client only as `INTERNAL`.
  */
 export function mapError(error: unknown): MappedError {
   if (error instanceof AppError) {
@@ -43,7 +44,7 @@ export function mapError(error: unknown): MappedError {
       body: { code: 'VALIDATION_FAILED', message: typeof message === 'string' ? message : 'Bad request' },
     };
   }
-  logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  unexpected.error('Unexpected error', error);
   return {
     status: HttpStatus.INTERNAL_SERVER_ERROR,
     body: { code: 'INTERNAL', message: 'Internal server error' },

@@ -1,6 +1,7 @@
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { WebSocketsController } from '@nestjs/websockets/web-sockets-controller.js';
 import type { Server, Socket } from 'socket.io';
+import { guarded } from './failure-log.js';
 
 /** A handler of a gateway, as Nest built it (guards, pipes, interceptors, filters inside). */
 export interface GatewayRoute {
@@ -52,6 +53,7 @@ export function routeGatewaysThrough(server: Server, sink: GatewayRouteSink): vo
 function installRouting(): void {
   if (installed) return;
   const prototype = WebSocketsController.prototype;
+  guardLifecycleHooks(prototype);
   const subscribeMessages: unknown = Reflect.get(prototype, 'subscribeMessages');
   if (typeof subscribeMessages !== 'function') {
     throw new Error('@nestjs/websockets no longer has WebSocketsController.subscribeMessages');
@@ -67,4 +69,42 @@ function installRouting(): void {
     else subscribeMessages.call(this, handlers, client, gateway);
   };
   installed = true;
+}
+
+type LifecycleSubscriber = (handlerOrGateway: unknown, event: unknown) => void;
+const LIFECYCLE_SUBSCRIBERS = {
+  subscribeConnectionEvent: 'handleConnection',
+  subscribeDisconnectEvent: 'handleDisconnect',
+} as const;
+
+/**
+ * Nest calls a gateway's `handleConnection` / `handleDisconnect` from an RxJS subscription: a
+ * throw there is re-thrown by RxJS on a timer and a rejected promise is left unhandled, and
+ * either ends the process. Each hook is wrapped so that its failure is logged and the
+ * connection goes on.
+ */
+function guardLifecycleHooks(prototype: WebSocketsController): void {
+  for (const [method, hook] of Object.entries(LIFECYCLE_SUBSCRIBERS)) {
+    const subscribe: unknown = Reflect.get(prototype, method);
+    if (typeof subscribe !== 'function') {
+      throw new Error(`@nestjs/websockets no longer has WebSocketsController.${method}`);
+    }
+    Reflect.set(
+      prototype,
+      method,
+      function (this: WebSocketsController, handlerOrGateway: unknown, event: unknown) {
+        const handler: unknown =
+          typeof handlerOrGateway === 'function'
+            ? handlerOrGateway
+            : (handlerOrGateway as Record<string, unknown> | undefined)?.[hook];
+        const guardedHandler =
+          typeof handler === 'function'
+            ? guarded(`run a gateway's ${hook}`, (...args: unknown[]) =>
+                (handler as (...args: unknown[]) => unknown).apply(handlerOrGateway, args),
+              )
+            : undefined;
+        (subscribe as LifecycleSubscriber).call(this, guardedHandler, event);
+      },
+    );
+  }
 }
