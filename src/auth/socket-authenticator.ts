@@ -1,24 +1,33 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, Reflector } from '@nestjs/core';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
+import { createRateLimiter } from '../redis/rate-limiter.js';
+import { createValidationPipe } from '../realtime/validation.js';
 import { RedisService } from '../redis/redis.service.js';
+import { ClientAddresses } from '../realtime/client-address.js';
 import { ConnectionRegistry } from '../realtime/connection-registry.js';
-import { connectionOf, type ConnectionState, type SocketData } from '../realtime/connection.types.js';
+import {
+  carryToken,
+  connectionOf,
+  type ConnectionState,
+  type SocketData,
+} from '../realtime/connection.types.js';
 import { ackFailure, envelope, type AckResponse } from '../realtime/envelope.js';
-import { HandshakeError } from '../realtime/errors.js';
+import { AppError, HandshakeError } from '../realtime/errors.js';
+import { FailureLog, guarded } from '../realtime/failure-log.js';
+import { describeShapeProblem, payloadShapeProblem } from '../realtime/payload-shape.js';
 import type { SocketHooks } from '../realtime/realtime-io.adapter.js';
 import { GATEWAY_NAMESPACE_KEY, ROLES_KEY } from './auth.metadata.js';
 import { AuthEvent, type RefreshResult } from './auth.events.js';
+import { RefreshRequestDto } from './dto/refresh.dto.js';
 import { ExpirySchedule } from './expiry-schedule.js';
 import { RevocationStore, tokenFingerprint } from './revocation.store.js';
 import { hasAnyRole } from './roles.js';
 import { extractHandshakeToken } from './token-extractor.js';
 import { TokenVerificationError, TokenVerifier, type VerifiedToken } from './token-verifier.js';
-
-const MAX_REFRESH_TOKEN_LENGTH = 16 * 1024;
 
 /**
  * Authentication of live sockets, on every namespace: the handshake middleware that refuses
@@ -29,9 +38,15 @@ const MAX_REFRESH_TOKEN_LENGTH = 16 * 1024;
 @Injectable()
 export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown, SocketHooks {
   private readonly logger = new Logger(SocketAuthenticator.name);
+  private readonly failures = new FailureLog(SocketAuthenticator.name);
   private readonly connections = new WeakMap<object, ConnectionState>();
   private readonly rolesByNamespace = new Map<string, string[]>();
-  private readonly expiries = new ExpirySchedule<ConnectionState>((connection) => this.expire(connection));
+  private readonly expiries = new ExpirySchedule<ConnectionState>(
+    guarded('expire a connection', (connection: ConnectionState) => this.expire(connection)),
+  );
+  /** Connections with an `auth:refresh` under way: one at a time, so refreshes cannot pile up. */
+  private readonly refreshing = new WeakSet<ConnectionState>();
+  private readonly validation = createValidationPipe();
   private readonly handshakeLimiter: RateLimiterAbstract | null;
   private pendingHandshakes = 0;
 
@@ -42,9 +57,14 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     private readonly registry: ConnectionRegistry,
     private readonly discovery: DiscoveryService,
     private readonly reflector: Reflector,
+    private readonly addresses: ClientAddresses,
     redis: RedisService,
   ) {
-    this.handshakeLimiter = createHandshakeLimiter(config, redis);
+    this.handshakeLimiter = createRateLimiter(redis, {
+      name: 'handshake',
+      points: config.limits.handshakesPerIpPerMin,
+      durationS: 60,
+    });
   }
 
   onModuleInit(): void {
@@ -68,7 +88,20 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     );
   };
 
-  readonly onConnection = (socket: Socket): void => {
+  /** A failure here leaves a socket without a registration or a gate: it is closed, not served. */
+  readonly onConnection = guarded(
+    'set up an authenticated socket',
+    (socket: Socket) => this.setUpSocket(socket),
+    (_error, socket: Socket) => {
+      socket.emit('exception', {
+        code: 'INTERNAL',
+        message: 'The connection could not be set up; reconnect',
+      });
+      socket.disconnect(true);
+    },
+  );
+
+  private setUpSocket(socket: Socket): void {
     const connection = connectionOf(socket);
     const isFirstSocket = connection.sockets.size === 0;
     connection.sockets.add(socket);
@@ -78,15 +111,32 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
       refusedInWindow: false,
       floodStreak: 0,
     };
-    socket.use((packet, next) => this.gateEvent(socket, packet, next));
-    socket.on(AuthEvent.Refresh, (payload: unknown, ack?: unknown) => {
-      void this.refresh(socket, payload).then((response) => answer(socket, ack, response));
-    });
-    socket.once('disconnect', () => {
-      connection.sockets.delete(socket);
-      this.registry.unregister(socket);
-      if (connection.sockets.size === 0) this.expiries.cancel(connection);
-    });
+    socket.use(
+      guarded(
+        'gate an event',
+        (packet: unknown[], next: (error?: Error) => void) => this.gateEvent(socket, packet, next),
+        (_error, packet: unknown[]) => answer(socket, packet[packet.length - 1], internalFailure()),
+      ),
+    );
+    socket.on(
+      AuthEvent.Refresh,
+      guarded(
+        'refresh a token',
+        async (...args: unknown[]) => {
+          const ack = typeof args.at(-1) === 'function' ? args.pop() : undefined;
+          answer(socket, ack, await this.refresh(socket, args));
+        },
+        (_error, ...args: unknown[]) => answer(socket, args.at(-1), internalFailure()),
+      ),
+    );
+    socket.once(
+      'disconnect',
+      guarded('release a socket', () => {
+        connection.sockets.delete(socket);
+        this.registry.unregister(socket);
+        if (connection.sockets.size === 0) this.expiries.cancel(connection);
+      }),
+    );
     this.registry.register(socket);
     if (isFirstSocket) {
       this.expiries.schedule(connection, connection.identity.expiresAt);
@@ -103,7 +153,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
         expiresAt: new Date(identity.expiresAt).toISOString(),
       }),
     );
-  };
+  }
 
   private async authenticate(socket: Socket): Promise<void> {
     const token = extractHandshakeToken(socket.handshake);
@@ -122,26 +172,22 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
   private async admitConnection(socket: Socket, token: string): Promise<ConnectionState> {
     this.pendingHandshakes += 1;
     try {
-      const ipAddress = this.clientAddress(socket);
+      const ipAddress = this.addresses.of(socket.request);
       await this.consumeHandshakeAllowance(ipAddress);
-      const verified = await this.verify(token);
       const connectionId = randomUUID();
-      const sessionId = verified.sessionId ?? connectionId;
-      const fingerprint = tokenFingerprint(token);
-      if (await this.revocations.isRevoked({ sessionId, tokenFingerprints: [fingerprint] })) {
-        throw new HandshakeError('AUTH_REVOKED', 'This session was revoked');
-      }
-      await this.enforceConnectionLimits(verified.userId);
+      const admitted = await this.admitToken(token, connectionId);
+      await this.enforceConnectionLimits(admitted.verified.userId);
+      const { verified } = admitted;
       const connection: ConnectionState = {
         identity: {
           userId: verified.userId,
-          sessionId,
+          sessionId: admitted.sessionId,
           connectionId,
           roles: verified.roles,
           expiresAt: verified.expiresAt,
         },
         token,
-        tokenFingerprint: fingerprint,
+        carriedTokens: new Map([[admitted.fingerprint, verified.expiresAt]]),
         ipAddress,
         userAgent: headerText(socket.handshake.headers['user-agent']),
         connectedAt: Date.now(),
@@ -154,19 +200,26 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     }
   }
 
-  private clientAddress(socket: Socket): string {
-    if (!this.config.server.trustProxy) return socket.handshake.address;
-    const forwarded = headerText(socket.handshake.headers['x-forwarded-for']).split(',')[0]?.trim();
-    return forwarded || socket.handshake.address;
-  }
-
-  private async verify(token: string): Promise<VerifiedToken> {
+  /**
+   * The checks every token gets, at a handshake and at `auth:refresh` alike: signature and
+   * claims, then revocation of its session (its `sid`, else the connection's own id) or of the
+   * token itself.
+   */
+  private async admitToken(token: string, connectionId: string): Promise<AdmittedToken> {
+    let verified: VerifiedToken;
     try {
-      return await this.verifier.verify(token);
+      verified = await this.verifier.verify(token);
     } catch (error) {
-      if (error instanceof TokenVerificationError) throw new HandshakeError(error.code, error.message);
-      throw error;
+      if (!(error instanceof TokenVerificationError)) throw error;
+      if (error.detail !== error.message) this.failures.warn(`Token refused: ${error.detail}`);
+      throw new HandshakeError(error.code, error.message);
     }
+    const sessionId = verified.sessionId ?? connectionId;
+    const fingerprint = tokenFingerprint(token);
+    if (await this.revocations.isRevoked({ sessionId, tokenFingerprints: [fingerprint] })) {
+      throw new HandshakeError('AUTH_REVOKED', 'This session was revoked');
+    }
+    return { verified, sessionId, fingerprint };
   }
 
   private async consumeHandshakeAllowance(address: string): Promise<void> {
@@ -204,32 +257,41 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
 
   private handshakeFailure(error: unknown): HandshakeError {
     if (error instanceof HandshakeError) return error;
-    this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    this.failures.error('Handshake', error);
     return new HandshakeError('AUTH_INVALID', 'Authentication could not be completed');
   }
 
+  /**
+   * Every event passes here before any handler, `auth:refresh` included: the event rate, then
+   * (except for a refresh, the way out of it) the token's expiry, then the payload's shape
+   * (depth, prototype keys), which is refused before anything transforms it.
+   */
   private gateEvent(socket: Socket, packet: unknown[], next: (error?: Error) => void): void {
     const [event] = packet;
-    if (event === AuthEvent.Refresh) {
-      next();
+    const ack = packet[packet.length - 1];
+    if (this.exceedsEventRate(socket)) {
+      answer(socket, ack, ackFailure({ code: 'RATE_LIMITED', message: 'Too many events; slow down' }));
       return;
     }
-    const { identity } = connectionOf(socket);
-    if (identity.expiresAt <= Date.now()) {
+    if (event !== AuthEvent.Refresh && connectionOf(socket).identity.expiresAt <= Date.now()) {
       const expired = {
         code: 'UNAUTHORIZED' as const,
         message: 'Token expired; send auth:refresh with a new token',
       };
-      answer(socket, packet[packet.length - 1], ackFailure(expired));
+      answer(socket, ack, ackFailure(expired));
       return;
     }
-    if (this.exceedsEventRate(socket)) {
-      answer(
-        socket,
-        packet[packet.length - 1],
-        ackFailure({ code: 'RATE_LIMITED', message: 'Too many events; slow down' }),
-      );
-      return;
+    const { maxPayloadDepth } = this.config.limits;
+    for (const argument of packet) {
+      const problem = payloadShapeProblem(argument, maxPayloadDepth);
+      if (problem) {
+        answer(
+          socket,
+          ack,
+          ackFailure({ code: 'VALIDATION_FAILED', ...describeShapeProblem(problem, maxPayloadDepth) }),
+        );
+        return;
+      }
     }
     next();
   }
@@ -266,44 +328,67 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     setImmediate(() => socket.disconnect(true));
   }
 
-  private async refresh(socket: Socket, payload: unknown): Promise<AckResponse<RefreshResult>> {
-    const token = (payload as { token?: unknown } | null)?.token;
-    if (typeof token !== 'string' || token.length === 0 || token.length > MAX_REFRESH_TOKEN_LENGTH) {
-      const problem = `token must be a non-empty string of at most ${MAX_REFRESH_TOKEN_LENGTH} characters`;
+  /** `auth:refresh` takes one payload, validated like any gateway event's. */
+  private async refresh(socket: Socket, payloads: unknown[]): Promise<AckResponse<RefreshResult>> {
+    let request: RefreshRequestDto;
+    try {
+      if (payloads.length !== 1) throw AppError.validation('auth:refresh takes one payload: { token }');
+      request = (await this.validation.transform(payloads[0], {
+        type: 'body',
+        metatype: RefreshRequestDto,
+      })) as RefreshRequestDto;
+    } catch (error) {
+      if (error instanceof AppError) return ackFailure(error.toBody());
+      throw error;
+    }
+    const { token } = request;
+    const connection = connectionOf(socket);
+    if (this.refreshing.has(connection)) {
       return ackFailure({
-        code: 'VALIDATION_FAILED',
-        message: problem,
-        details: [{ field: 'token', problems: [problem] }],
+        code: 'RATE_LIMITED',
+        message: 'A refresh is already under way on this connection',
       });
     }
-    const connection = connectionOf(socket);
-    let verified: VerifiedToken;
+    this.refreshing.add(connection);
     try {
-      verified = await this.verifier.verify(token);
-    } catch (error) {
-      if (error instanceof TokenVerificationError) {
-        return ackFailure({ code: 'UNAUTHORIZED', message: `${error.code}: ${error.message}` });
-      }
-      this.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-      return ackFailure({ code: 'INTERNAL', message: 'Internal server error' });
+      return await this.replaceToken(connection, token);
+    } finally {
+      this.refreshing.delete(connection);
     }
-    if (verified.userId !== connection.identity.userId) {
+  }
+
+  /**
+   * Hands the connection a new token, checked exactly as at a handshake. It must name the same
+   * user and the same session: a refresh never moves a connection into another session, whose
+   * revocation would then miss it.
+   */
+  private async replaceToken(
+    connection: ConnectionState,
+    token: string,
+  ): Promise<AckResponse<RefreshResult>> {
+    const { identity } = connection;
+    let admitted: AdmittedToken;
+    try {
+      admitted = await this.admitToken(token, identity.connectionId);
+    } catch (error) {
+      if (!(error instanceof HandshakeError)) throw error;
+      return ackFailure({ code: 'UNAUTHORIZED', message: error.description, details: { code: error.code } });
+    }
+    const { verified, sessionId, fingerprint } = admitted;
+    if (verified.userId !== identity.userId) {
       return ackFailure({ code: 'FORBIDDEN', message: 'The new token belongs to another user' });
     }
-    const fingerprint = tokenFingerprint(token);
-    if (
-      await this.revocations.isRevoked({
-        sessionId: connection.identity.sessionId,
-        tokenFingerprints: [fingerprint],
-      })
-    ) {
-      return ackFailure({ code: 'UNAUTHORIZED', message: 'AUTH_REVOKED: this session was revoked' });
+    if (sessionId !== identity.sessionId) {
+      return ackFailure({
+        code: 'FORBIDDEN',
+        message: 'The new token belongs to another session; connect again with it instead',
+      });
     }
     connection.token = token;
-    connection.tokenFingerprint = fingerprint;
-    connection.identity.expiresAt = verified.expiresAt;
-    connection.identity.roles = verified.roles;
-    this.connections.set(socket.conn, connection);
+    carryToken(connection, fingerprint, verified.expiresAt);
+    identity.expiresAt = verified.expiresAt;
+    identity.roles = verified.roles;
+    for (const socket of connection.sockets) this.connections.set(socket.conn, connection);
     this.expiries.schedule(connection, verified.expiresAt);
     this.registry.refresh(connection);
     return { ok: true, data: { expiresAt: new Date(verified.expiresAt).toISOString() } };
@@ -333,6 +418,16 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
   }
 }
 
+interface AdmittedToken {
+  verified: VerifiedToken;
+  sessionId: string;
+  fingerprint: string;
+}
+
+function internalFailure(): AckResponse<never> {
+  return ackFailure({ code: 'INTERNAL', message: 'Internal server error' });
+}
+
 /** Replies through the ack when there is one; a failure without an ack becomes `exception`. */
 function answer(socket: Socket, ack: unknown, response: AckResponse<unknown>): void {
   if (typeof ack === 'function') (ack as (reply: unknown) => void)(response);
@@ -341,17 +436,4 @@ function answer(socket: Socket, ack: unknown, response: AckResponse<unknown>): v
 
 function headerText(value: string | string[] | undefined): string {
   return (Array.isArray(value) ? value.join(', ') : (value ?? '')).slice(0, 512);
-}
-
-function createHandshakeLimiter(config: AppConfig, redis: RedisService): RateLimiterAbstract | null {
-  const points = config.limits.handshakesPerIpPerMin;
-  if (points === 0) return null;
-  const options = { points, duration: 60, keyPrefix: 'handshake' };
-  if (!redis.enabled) return new RateLimiterMemory(options);
-  return new RateLimiterRedis({
-    ...options,
-    storeClient: redis.client,
-    keyPrefix: `${redis.keyPrefix}ratelimit:handshake`,
-    insuranceLimiter: new RateLimiterMemory(options),
-  });
 }

@@ -30,7 +30,7 @@ function connection(
   return {
     identity: { userId, sessionId, connectionId, roles: [], expiresAt: connectedAt + 60_000 },
     token: `token-${connectionId}`,
-    tokenFingerprint: `fp-${connectionId}`,
+    carriedTokens: new Map([[`fp-${connectionId}`, connectedAt + 60_000]]),
     ipAddress: '127.0.0.1',
     userAgent: 'jest',
     connectedAt,
@@ -131,7 +131,7 @@ describe('ConnectionRegistry', () => {
           { socketId: 'c1/', namespace: '/' },
           { socketId: 'c1/chat', namespace: '/chat' },
         ],
-        tokenFingerprint: 'fp-c1',
+        tokenFingerprints: ['fp-c1'],
       }),
     ]);
   });

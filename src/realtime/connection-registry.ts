@@ -3,6 +3,7 @@ import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { ConnectionStore } from './connection.store.js';
 import { connectionOf, type ConnectionRecord, type ConnectionState } from './connection.types.js';
+import { guarded } from './failure-log.js';
 import { RealtimeServer } from './realtime-server.js';
 
 export interface DisconnectCommand {
@@ -50,10 +51,14 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
 
   onApplicationBootstrap(): void {
     this.realtime.whenReady((server) => {
-      server.of('/').on(DISCONNECT_CHANNEL, (command: DisconnectCommand) => this.disconnectLocal(command));
+      server.of('/').on(
+        DISCONNECT_CHANNEL,
+        guarded('disconnect on command', (command: DisconnectCommand) => this.disconnectLocal(command)),
+      );
     });
-    void this.beat();
-    this.heartbeatTimer = setInterval(() => void this.beat(), this.heartbeatMs);
+    const beat = guarded('send the heartbeat', () => this.beat());
+    beat();
+    this.heartbeatTimer = setInterval(beat, this.heartbeatMs);
     this.heartbeatTimer.unref();
   }
 
@@ -183,7 +188,10 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
       sockets: [...connection.sockets].map((socket) => ({ socketId: socket.id, namespace: socket.nsp.name })),
       connectedAt: new Date(connection.connectedAt).toISOString(),
       expiresAt: new Date(identity.expiresAt).toISOString(),
-      tokenFingerprint: connection.tokenFingerprint,
+      tokenFingerprints: [...connection.carriedTokens.keys()],
+      tokensExpireAt: new Date(
+        Math.max(identity.expiresAt, ...connection.carriedTokens.values()),
+      ).toISOString(),
       ipAddress: connection.ipAddress,
       userAgent: connection.userAgent,
     };

@@ -17,8 +17,12 @@ export interface SocketIdentity {
 export interface ConnectionState {
   readonly identity: SocketIdentity;
   token: string;
-  /** Names the token in revocations without storing the token itself. */
-  tokenFingerprint: string;
+  /**
+   * Fingerprints (which name tokens in revocations without storing them) of every token this
+   * connection has carried, the current one included, with each token's expiry in epoch ms. A
+   * revoked session refuses all of them until they expire, not only the latest.
+   */
+  readonly carriedTokens: Map<string, number>;
   readonly ipAddress: string;
   readonly userAgent: string;
   readonly connectedAt: number;
@@ -55,7 +59,10 @@ export interface ConnectionRecord {
   sockets: { socketId: string; namespace: string }[];
   connectedAt: string;
   expiresAt: string;
-  tokenFingerprint: string;
+  /** Every unexpired token the connection has carried (see `ConnectionState.carriedTokens`). */
+  tokenFingerprints: string[];
+  /** The latest expiry among those tokens: how long a revocation of the session must hold. */
+  tokensExpireAt: string;
   ipAddress: string;
   userAgent: string;
 }
@@ -66,4 +73,17 @@ export function identityOf(socket: Socket): SocketIdentity {
 
 export function connectionOf(socket: Socket): ConnectionState {
   return (socket.data as SocketData).connection;
+}
+
+/** Adds the connection's new token to those it carried, forgetting the ones that have expired. */
+export function carryToken(
+  connection: Pick<ConnectionState, 'carriedTokens'>,
+  fingerprint: string,
+  expiresAt: number,
+): void {
+  const now = Date.now();
+  for (const [carried, until] of connection.carriedTokens) {
+    if (until <= now) connection.carriedTokens.delete(carried);
+  }
+  connection.carriedTokens.set(fingerprint, expiresAt);
 }

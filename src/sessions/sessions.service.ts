@@ -7,6 +7,7 @@ import { Role } from '../auth/roles.js';
 import { ConnectionRegistry } from '../realtime/connection-registry.js';
 import { envelope } from '../realtime/envelope.js';
 import { AppError } from '../realtime/errors.js';
+import { guarded } from '../realtime/failure-log.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 import type { ConnectionRecord } from '../realtime/connection.types.js';
 import { SessionsEvent, type SessionsListResult, type SessionView } from './sessions.events.js';
@@ -31,7 +32,7 @@ export class SessionsService implements OnApplicationBootstrap, OnApplicationShu
    */
   onApplicationBootstrap(): void {
     this.broadcastTimer = setInterval(
-      () => void this.broadcastCountIfChanged(),
+      guarded('push the session count', () => this.broadcastCountIfChanged()),
       this.config.sessions.broadcastMs,
     );
     this.broadcastTimer.unref();
@@ -73,9 +74,10 @@ export class SessionsService implements OnApplicationBootstrap, OnApplicationShu
     }
     const latestExpiry = Math.max(
       Date.now() + this.config.auth.revocationTtlS * 1000,
-      ...connections.map((record) => Date.parse(record.expiresAt)),
+      isCallersOwnToken ? caller.expiresAt : 0,
+      ...connections.map((record) => Date.parse(record.tokensExpireAt)),
     );
-    const tokenFingerprints = connections.map((record) => record.tokenFingerprint);
+    const tokenFingerprints = [...new Set(connections.flatMap((record) => record.tokenFingerprints))];
     try {
       await this.revocations.revoke({ sessionId, tokenFingerprints }, latestExpiry);
     } finally {
