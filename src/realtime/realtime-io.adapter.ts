@@ -5,6 +5,7 @@ import type { MessageMappingProperties } from '@nestjs/websockets';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { IncomingMessage } from 'node:http';
 import { isObservable } from 'rxjs';
+import type { Socket as EngineSocket } from 'engine.io';
 import type { Namespace, Server, ServerOptions, Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { NodeEnv } from '../config/environment.js';
@@ -15,8 +16,15 @@ import {
   type GatewayRoute,
   type GatewayRouteSink,
 } from './gateway-dispatch.js';
+import { boundedParser } from './bounded-parser.js';
+import { ClientAddresses } from './client-address.js';
+import { FailureLog, guarded } from './failure-log.js';
 import { OriginPolicy } from './origin-policy.js';
+import { OutboundBufferWatch } from './outbound-buffer.watch.js';
+import { PreAuthAdmission } from './preauth-admission.js';
 import { RealtimeServer } from './realtime-server.js';
+
+const handlerFailures = new FailureLog('GatewayDispatch');
 
 /** What a layer (authentication, limits) installs on every namespace. */
 export interface SocketHooks {
@@ -37,6 +45,8 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
   private readonly realtime: RealtimeServer;
   private readonly redis: RedisService;
   private readonly originPolicy: OriginPolicy;
+  private readonly preAuth: PreAuthAdmission;
+  private readonly outbound: OutboundBufferWatch;
   private readonly adapterClients: RedisClient[] = [];
   private readonly namespaceRoutes = new WeakMap<Namespace, NamespaceRoutes>();
 
@@ -52,6 +62,12 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
       this.config.limits.corsOrigins,
       this.config.env === NodeEnv.Development,
     );
+    const { limits } = this.config;
+    this.preAuth = new PreAuthAdmission(app.get(ClientAddresses), {
+      perAddress: limits.preAuthConnectionsPerIp,
+      total: limits.maxConnections,
+    });
+    this.outbound = new OutboundBufferWatch(limits.maxOutboundBufferBytes);
   }
 
   /** Opens the adapter's Redis connections; waits briefly so the app listens with them ready. */
@@ -95,10 +111,13 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
   }
 
   override createIOServer(port: number, options?: Partial<ServerOptions>): Server {
+    const { limits } = this.config;
     const server = super.createIOServer(port, {
       ...options,
       serveClient: false,
-      maxHttpBufferSize: this.config.limits.maxPayloadBytes,
+      maxHttpBufferSize: limits.maxPayloadBytes,
+      parser: boundedParser(limits.maxPayloadBytes),
+      connectTimeout: limits.handshakeTimeoutMs,
       allowRequest: (request, callback) => this.allowRequest(request, callback),
       cors: {
         origin: (origin, callback) => callback(null, this.originPolicy.allows(origin)),
@@ -114,6 +133,13 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
           : createAdapter(pub, sub, { key }),
       );
     }
+    server.engine.use(this.preAuth.middleware);
+    server.engine.on(
+      'connection',
+      guarded('track a transport connection', (connection: EngineSocket) => this.preAuth.opened(connection)),
+    );
+    this.outbound.start(server.engine);
+    server.engine.once('close', () => this.outbound.stop());
     routeGatewaysThrough(server, this);
     this.protect(server.of('/'));
     server.on('new_namespace', (namespace: Namespace) => this.protect(namespace));
@@ -128,7 +154,7 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
 
   /** Nest's disconnect hook, without the wrapper closure and `once` state per socket and gateway. */
   override bindClientDisconnect(client: Socket, callback: (reason: string) => void): void {
-    client.on('disconnect', callback);
+    client.on('disconnect', guarded('run disconnect hooks', callback));
   }
 
   /**
@@ -141,11 +167,13 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
    */
   private dispatchEvents(socket: Socket): void {
     const routes = this.routesOf(socket.nsp);
-    socket.use((packet, next) => {
-      const matches = routes.get(packet[0]);
-      if (matches) for (const route of matches) this.dispatch(socket, route, packet);
-      next();
-    });
+    socket.use(
+      guarded('dispatch an event', (packet: unknown[], next: (error?: Error) => void) => {
+        const matches = routes.get(packet[0]);
+        if (matches) for (const route of matches) this.dispatch(socket, route, packet);
+        next();
+      }),
+    );
   }
 
   private dispatch(socket: Socket, { handler, gateway }: GatewayRoute, packet: unknown[]): void {
@@ -159,7 +187,7 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     try {
       result = handler.callback.call(gateway, socket, data, ack);
     } catch (error) {
-      this.logger.error(error);
+      handlerFailures.error('Gateway handler', error);
       return;
     }
     Promise.resolve(result).then(
@@ -170,10 +198,10 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
         }
         response.subscribe({
           next: (value) => this.reply(socket, value, replyTo),
-          error: (error: unknown) => this.logger.error(error),
+          error: (error: unknown) => handlerFailures.error('Gateway handler', error),
         });
       },
-      (error: unknown) => this.logger.error(error),
+      (error: unknown) => handlerFailures.error('Gateway handler', error),
     );
   }
 
@@ -200,6 +228,7 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
    * socket can arrive before then: they come in later I/O callbacks.
    */
   private protect(namespace: Namespace): void {
+    namespace.on('connection', (socket: Socket) => this.preAuth.settle(socket.conn));
     for (const { use, onConnection } of this.hooks) {
       if (use) namespace.use(use);
       if (onConnection) namespace.on('connection', onConnection);
