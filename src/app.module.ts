@@ -1,4 +1,10 @@
-import { DynamicModule, Module, type ModuleMetadata } from '@nestjs/common';
+import {
+  DynamicModule,
+  Module,
+  type MiddlewareConsumer,
+  type ModuleMetadata,
+  type NestModule,
+} from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AuthModule } from './auth/auth.module.js';
 import { ChatModule } from './chat/chat.module.js';
@@ -6,7 +12,9 @@ import { AppConfigModule, type AppConfigModuleOptions } from './config/config.mo
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { HttpExceptionFilter } from './realtime/http-exception.filter.js';
+import { PayloadShapeMiddleware } from './realtime/payload-shape.middleware.js';
 import { RealtimeModule } from './realtime/realtime.module.js';
+import { RestAddressLimitMiddleware } from './realtime/rest-rate-limit.middleware.js';
 import { createValidationPipe } from './realtime/validation.js';
 import { RedisModule } from './redis/redis.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
@@ -17,7 +25,7 @@ export interface AppModuleOptions extends AppConfigModuleOptions {
 }
 
 @Module({})
-export class AppModule {
+export class AppModule implements NestModule {
   /** Validates the configuration first, so that a bad value rejects here, before Nest boots. */
   static async forRoot(options: AppModuleOptions = {}): Promise<DynamicModule> {
     const configModule = await AppConfigModule.forRoot(options);
@@ -39,5 +47,9 @@ export class AppModule {
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],
     };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(RestAddressLimitMiddleware, PayloadShapeMiddleware).forRoutes('{*path}');
   }
 }

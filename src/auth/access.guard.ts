@@ -1,22 +1,27 @@
 import { ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import type { Socket } from 'socket.io';
 import { identityOf } from '../realtime/connection.types.js';
 import { AppError } from '../realtime/errors.js';
+import { RestRateLimits } from '../realtime/rest-rate-limits.js';
 import { PUBLIC_KEY, ROLES_KEY } from './auth.metadata.js';
 import type { Principal } from './principal.js';
 import { hasAnyRole } from './roles.js';
 
 /**
- * The one app-wide guard, driven by `@Roles` and `@Public`. HTTP: a valid token on every
- * route but public ones (passport-jwt), then the roles. Socket events: identity and expiry
- * were settled before the event reached Nest (handshake, per-socket gate), so only the roles.
+ * The one app-wide guard, driven by `@Roles` and `@Public`. HTTP: a valid token on every route
+ * but public ones (the shared token verifier through Passport), then the user's request
+ * allowance, then the roles. Socket events: identity and expiry were settled before the event reached Nest (handshake,
+ * per-socket gate) and events have their own rate limit, so only the roles.
  */
 @Injectable()
 export class AccessGuard extends AuthGuard('jwt') {
-  constructor(private readonly reflector: Reflector) {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly limits: RestRateLimits,
+  ) {
     super();
   }
 
@@ -30,7 +35,10 @@ export class AccessGuard extends AuthGuard('jwt') {
     if (context.getType() !== 'http') return true;
     if (this.reflector.getAllAndOverride<boolean | undefined>(PUBLIC_KEY, targets)) return true;
     await super.canActivate(context);
-    requireRoles(context.switchToHttp().getRequest<Request & { user: Principal }>().user.roles, required);
+    const http = context.switchToHttp();
+    const { user } = http.getRequest<Request & { user: Principal }>();
+    await this.limits.consumeForUser(user.userId, http.getResponse<Response>());
+    requireRoles(user.roles, required);
     return true;
   }
 

@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
+import { RestRateLimits } from '../realtime/rest-rate-limits.js';
 import { RedisService } from '../redis/redis.service.js';
 import { AccessGuard } from './access.guard.js';
 import { JwtStrategy } from './jwt.strategy.js';
@@ -16,6 +17,7 @@ import { TokenVerifier } from './token-verifier.js';
     TokenVerifier,
     JwtStrategy,
     SocketAuthenticator,
+    RestRateLimits,
     { provide: APP_GUARD, useClass: AccessGuard },
     {
       provide: RevocationStore,
@@ -24,6 +26,6 @@ import { TokenVerifier } from './token-verifier.js';
       inject: [RedisService],
     },
   ],
-  exports: [TokenVerifier, SocketAuthenticator, RevocationStore],
+  exports: [TokenVerifier, SocketAuthenticator, RevocationStore, RestRateLimits],
 })
 export class AuthModule {}
