@@ -419,6 +419,12 @@ describe('ChatService', () => {
     it.each([
       ['empty', '', 'content must not be empty or only whitespace'],
       ['only whitespace', ' \n\t\u00a0', 'content must not be empty or only whitespace'],
+      ['only zero-width characters', '\u200B\u200B', 'content must not be empty or only whitespace'],
+      [
+        'only invisible characters and whitespace',
+        '\uFEFF \u200D\u00AD',
+        'content must not be empty or only whitespace',
+      ],
       ['longer than CHAT_MAX_CONTENT', 'x'.repeat(11), 'content must be at most 10 characters'],
       [
         'longer in characters, not only in code units',
@@ -441,14 +447,19 @@ describe('ChatService', () => {
       expect(repository.storedMessages(chat.id)).toEqual([]);
     });
 
-    it('accepts content of exactly CHAT_MAX_CONTENT characters, surrounding whitespace included', async () => {
+    it('accepts content of exactly CHAT_MAX_CONTENT characters, keeping surrounding whitespace and invisible characters', async () => {
       const chat = await chatOf(alice);
 
       const emoji = await service.sendMessage(alice, { chatId: chat.id, content: '🙂'.repeat(10) });
       const padded = await service.sendMessage(alice, { chatId: chat.id, content: '  padded  ' });
+      const invisible = await service.sendMessage(alice, {
+        chatId: chat.id,
+        content: '\u200Bhi\u00AD\uFEFF',
+      });
 
       expect(emoji.message.content).toBe('🙂'.repeat(10));
       expect(padded.message.content).toBe('  padded  ');
+      expect(invisible.message.content).toBe('\u200Bhi\u00AD\uFEFF');
     });
 
     it('refuses a stranger posting, as for an unknown chat', async () => {

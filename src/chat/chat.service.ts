@@ -26,6 +26,7 @@ import {
 } from './chat.events.js';
 import { ChatRepository, type InsertMessageResult } from './chat.repository.js';
 import type { Chat, ChatMessage, ChatSummary, MessagePage } from './chat.types.js';
+import { contentProblem } from './message-content.js';
 import { TypingTracker, type TypingKey } from './typing.tracker.js';
 
 /** Who acts on a chat: any `Principal` will do, and so will an importing service's own user. */
@@ -303,15 +304,9 @@ export class ChatService implements OnModuleDestroy {
     return message;
   }
 
-  /** Content is 1..CHAT_MAX_CONTENT characters (code points), not only whitespace. */
+  /** Both transports reach content only through here, so the one rule holds for every caller. */
   private checkContent(content: string): string {
-    const max = this.config.chat.maxContentLength;
-    const problem =
-      content.trim().length === 0
-        ? 'content must not be empty or only whitespace'
-        : content.length > max && [...content].length > max
-          ? `content must be at most ${max} characters`
-          : undefined;
+    const problem = contentProblem(content, this.config.chat.maxContentLength);
     if (problem) throw AppError.validation(problem, [{ field: 'content', problems: [problem] }]);
     return content;
   }

@@ -39,6 +39,10 @@ const bearer = (userId: string, roles: string[] = []) => ({
   Authorization: `Bearer ${signToken({ sub: userId, roles })}`,
 });
 
+/** `U+200B U+0020`: readable in a test title, where the characters themselves would not be. */
+const codePoints = (text: string) =>
+  [...text].map((char) => `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`).join(' ');
+
 function expectOk<T>(ack: AckResponse<T>): T {
   if (!ack.ok) throw new Error(`Expected success, got ${JSON.stringify(ack.error)}`);
   return ack.data;
@@ -689,6 +693,8 @@ describe('chat (e2e)', () => {
     });
 
     const tooLong = 'x'.repeat(MAX_CONTENT + 1);
+    /** Content that shows nothing: whitespace, zero-width and other invisible characters. */
+    const blankContents = ['   ', '\u200B\u200B', '\uFEFF \u200D'];
     type Ids = { chatId: string; messageId: number };
     interface Case {
       event: string;
@@ -705,6 +711,8 @@ describe('chat (e2e)', () => {
       code: 'VALIDATION_FAILED',
       field,
     });
+    const invisible = (event: string, content: string, payload: Case['payload']): Case =>
+      invalid(event, `the blank content ${codePoints(content)}`, payload, 'content');
     const unknown = (event: string, when: string, payload: Case['payload']): Case => ({
       event,
       when,
@@ -739,6 +747,9 @@ describe('chat (e2e)', () => {
         ({ chatId }) => ({ chatId, content: 'hi', senderId: 'x' }),
         'senderId',
       ),
+      ...blankContents.map((content) =>
+        invisible('message:send', content, ({ chatId }) => ({ chatId, content })),
+      ),
       unknown('message:send', 'an unknown chat', () => ({ chatId: randomUUID(), content: 'hi' })),
       invalid('message:edit', 'a missing messageId', () => ({ content: 'x' }), 'messageId'),
       invalid(
@@ -759,6 +770,9 @@ describe('chat (e2e)', () => {
         'a too long content',
         ({ messageId }) => ({ messageId, content: tooLong }),
         'content',
+      ),
+      ...blankContents.map((content) =>
+        invisible('message:edit', content, ({ messageId }) => ({ messageId, content })),
       ),
       unknown('message:edit', 'an unknown message', () => ({
         messageId: Number.MAX_SAFE_INTEGER,
@@ -871,15 +885,21 @@ describe('chat (e2e)', () => {
     });
 
     it('refuses blank and too long content over REST naming the field', async () => {
-      for (const content of ['  ', tooLong]) {
-        const response = await http()
+      for (const content of [...blankContents, tooLong]) {
+        const posted = await http()
           .post(`/api/chats/${chat.id}/messages`)
           .set(bearer(alice))
           .send({ content });
-        expect(response.status).toBe(400);
-        expect(body<{ details: unknown }>(response).details).toEqual([
-          { field: 'content', problems: [expect.any(String)] },
-        ]);
+        const patched = await http()
+          .patch(`/api/chats/${chat.id}/messages/${message.id}`)
+          .set(bearer(alice))
+          .send({ content });
+        for (const response of [posted, patched]) {
+          expect(response.status).toBe(400);
+          expect(body<{ details: unknown }>(response).details).toEqual([
+            { field: 'content', problems: [expect.any(String)] },
+          ]);
+        }
       }
       const badId = await http()
         .patch(`/api/chats/${chat.id}/messages/abc`)

@@ -32,5 +32,9 @@ export const IsPageSizeText = () =>
 
 export const IsClientId = () => applyDecorators(IsString(), Length(1, ChatLimits.maxClientIdLength));
 
-/** The length bound is `CHAT_MAX_CONTENT`, checked by the service since it is configurable. */
+/**
+ * Only the type here: the content rule (not blank, at most `CHAT_MAX_CONTENT` characters) is
+ * `contentProblem` in `message-content.ts`, applied by the service, which every transport and
+ * importing module goes through and which knows the configured bound.
+ */
 export const IsContent = () => IsString();
