@@ -270,6 +270,7 @@ describe('TokenVerifier with a shared secret', () => {
       ['exp of 1e300', { exp: 1e300 }],
       ['an iat past the last representable date', { iat: 9e12 }],
       ['an nbf before the first representable date', { nbf: -9e12 }],
+      ['exp before 1970', { exp: -1 }],
     ])('refuses a validly signed token with %s as AUTH_INVALID', async (_case, extra) => {
       const error = await refusal(verifier.verify(signed(claims(extra), secret, 'HS256')));
 

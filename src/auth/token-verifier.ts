@@ -94,6 +94,8 @@ export class TokenVerifier {
       issuer: auth.issuer,
       audience: auth.audience,
       clockTolerance: auth.clockToleranceS,
+      // Expiry is checked in fromClaims, after the claim is known to be a sane time.
+      ignoreExpiration: true,
     };
     this.rolesClaim = auth.rolesClaim;
     this.revealsExpectations = config.env !== NodeEnv.Production;
@@ -121,12 +123,22 @@ export class TokenVerifier {
 
   /** Applies the claim rules to a signature-checked payload: `exp` and `sub` required, roles, sid. */
   private fromClaims(claims: JwtPayload): VerifiedToken {
-    if (typeof claims.exp !== 'number') throw invalid('Token has no expiry (exp claim is required)');
+    if (claims.exp === undefined) throw invalid('Token has no expiry (exp claim is required)');
+    if (typeof claims.exp !== 'number') throw invalid('Token expiry (exp) is not a number');
     for (const claim of ['exp', 'iat', 'nbf'] as const) {
       const seconds = claims[claim];
       if (seconds !== undefined && !isRepresentableTime(seconds)) {
-        throw invalid(`Token ${claim} claim is not a time a date can represent`);
+        throw invalid(
+          `Token ${claim} claim is not a time between 1970 and the last date a server can represent`,
+        );
       }
+    }
+    const nowS = Math.floor(Date.now() / 1000);
+    if (nowS >= claims.exp + (this.verifyOptions.clockTolerance ?? 0)) {
+      throw new TokenVerificationError(
+        'AUTH_EXPIRED',
+        `Token expired at ${new Date(claims.exp * 1000).toISOString()}`,
+      );
     }
     if (typeof claims.sub !== 'string' || claims.sub.trim() === '') {
       throw invalid('Token has no subject (sub must be a non-empty string)');
@@ -167,11 +179,6 @@ export class TokenVerifier {
   }
 
   private describeLibraryFailure(error: unknown): TokenVerificationError {
-    if (error instanceof jwt.TokenExpiredError) {
-      return new TokenVerificationError('AUTH_EXPIRED', `Token expired at ${error.expiredAt.toISOString()}`, {
-        cause: error,
-      });
-    }
     if (error instanceof jwt.NotBeforeError) {
       return invalid(`Token is not valid before ${error.date.toISOString()}`, error);
     }
@@ -194,7 +201,6 @@ export class TokenVerifier {
         error,
       );
     }
-    if (message === 'invalid exp value') return invalid('Token expiry (exp) is not a number', error);
     if (message === 'invalid nbf value') return invalid('Token not-before time (nbf) is not a number', error);
     return invalid(`Token is invalid (${message})`, error);
   }
@@ -324,9 +330,14 @@ function readHeader(token: string): TokenHeader {
   return { alg: header.alg, kid };
 }
 
-/** A NumericDate (seconds) whose milliseconds a `Date` can hold; beyond, `toISOString` throws. */
+/**
+ * A NumericDate (seconds) no earlier than 1970, whose milliseconds a `Date` can hold: beyond
+ * that `toISOString` throws, and before it no issuer means a real time.
+ */
 function isRepresentableTime(seconds: unknown): boolean {
-  return typeof seconds === 'number' && Number.isFinite(seconds) && Math.abs(seconds * 1000) <= MAX_DATE_MS;
+  return (
+    typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 && seconds * 1000 <= MAX_DATE_MS
+  );
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
