@@ -178,7 +178,9 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
 
   private dispatch(socket: Socket, { handler, gateway }: GatewayRoute, packet: unknown[]): void {
     const args = packet.slice(1);
-    const { data, ack } = this.mapPayload(args.length === 1 ? args[0] : args) as {
+    // As Nest's own binding passes them: nothing, the one argument, or all of them.
+    const payload = args.length === 0 ? undefined : args.length === 1 ? args[0] : args;
+    const { data, ack } = this.mapPayload(payload) as {
       data: unknown;
       ack?: unknown;
     };
