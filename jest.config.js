@@ -15,7 +15,7 @@ export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   moduleFileExtensions: ['ts', 'js', 'json'],
-  testRegex: '(src|test)/.*\\.(spec|e2e-spec|cluster-spec|contract-spec)\\.ts$',
+  testRegex: '(src|test)/.*\\.(spec|e2e-spec|cluster-spec|contract-spec|security-spec)\\.ts$',
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testTimeout: 30000,

@@ -1,0 +1,222 @@
+import type { Socket } from 'socket.io-client';
+import request from 'supertest';
+import { ChatEvent } from '../../src/chat/chat.events.js';
+import type { Chat, ChatMessage, MessagePage } from '../../src/chat/chat.types.js';
+import type { ErrorBody } from '../../src/realtime/errors.js';
+import { SessionsEvent } from '../../src/sessions/sessions.events.js';
+import { startApp, type RunningApp } from '../support/app.js';
+import { client, closeAll, connected, nextEvent } from '../support/clients.js';
+import {
+  CLIENT_EVENTS,
+  expectationFor,
+  malformedPayloads,
+  type EventRow,
+  type Expectation,
+  type MatrixFixture,
+  type MatrixNamespace,
+} from '../support/security.js';
+import { signToken } from '../support/tokens.js';
+
+/** Generous for a busy machine; only a missing answer ever waits this long. */
+const ANSWER_TIMEOUT_MS = 5000;
+const USER = 'matrix-user';
+const PEER = 'matrix-peer';
+/** Admin, so that admin-only events get past the role check and reach validation. */
+const ROLES = ['admin'];
+
+type Reply = { ok: boolean; data?: unknown; error?: ErrorBody };
+
+describe('malformed payloads on every client → server event (security)', () => {
+  let running: RunningApp;
+  let fixture: MatrixFixture;
+  let storedMessages: ChatMessage[];
+  let storedChat: Chat;
+  const sockets: Socket[] = [];
+
+  const http = () => request(running.app.getHttpServer());
+  const bearer = (userId: string, roles: string[] = []) => ({
+    Authorization: `Bearer ${signToken({ sub: userId, roles })}`,
+  });
+
+  /** A socket of the matrix user on `namespace`, with every `exception` it receives recorded. */
+  async function openSocket(
+    namespace: MatrixNamespace,
+  ): Promise<{ socket: Socket; exceptions: ErrorBody[] }> {
+    const socket = client(running.url, namespace, {
+      auth: { token: signToken({ sub: USER, roles: ROLES }) },
+    });
+    sockets.push(socket);
+    const exceptions: ErrorBody[] = [];
+    socket.on('exception', (error: ErrorBody) => exceptions.push(error));
+    await connected(socket);
+    return { socket, exceptions };
+  }
+
+  /** A request that succeeds on each namespace: proof that the socket still works. */
+  const FOLLOW_UPS: Record<MatrixNamespace, (socket: Socket) => Promise<void>> = {
+    '/': async (socket) => {
+      const reply = await ask(socket, SessionsEvent.Ping, [{}]);
+      expect(reply).toEqual({ ok: true, data: { pong: expect.any(String) } });
+    },
+    '/chat': async (socket) => {
+      const reply = await ask(socket, ChatEvent.Sync, [{ chatId: fixture.chatId, afterMessageId: 0 }]);
+      expect(reply).toEqual({ ok: true, data: { messages: expect.any(Array), hasMore: false } });
+    },
+  };
+
+  async function ask(socket: Socket, event: string, args: unknown[]): Promise<Reply> {
+    try {
+      return (await socket.timeout(ANSWER_TIMEOUT_MS).emitWithAck(event, ...args)) as Reply;
+    } catch {
+      throw new Error(`No ack to "${event}" within ${ANSWER_TIMEOUT_MS} ms`);
+    }
+  }
+
+  function outcomeOf(reply: Reply): string {
+    if (reply.ok === true) return 'ok';
+    return reply.error?.code ?? `unrecognised reply ${JSON.stringify(reply)}`;
+  }
+
+  function expectAnswer(reply: Reply, expectation: Expectation): void {
+    if (expectation === 'ok') {
+      expect(reply).toEqual({ ok: true, data: expect.anything() });
+    } else if (expectation === 'VALIDATION_FAILED') {
+      expect(reply).toEqual({
+        ok: false,
+        error: expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.any(String) }),
+      });
+    } else {
+      expect(['ok', 'VALIDATION_FAILED']).toContain(outcomeOf(reply));
+    }
+  }
+
+  beforeAll(async () => {
+    running = await startApp({
+      RATE_LIMIT_EVENTS_PER_S: '0',
+      RATE_LIMIT_HANDSHAKES_PER_MIN: '0',
+      RATE_LIMIT_REST_PER_IP_PER_MIN: '0',
+      RATE_LIMIT_REST_PER_USER_PER_MIN: '0',
+    });
+    const created = await http()
+      .post('/api/chats')
+      .set(bearer(USER))
+      .send({ participantIds: [PEER] });
+    expect(created.status).toBe(201);
+    const chatId = (created.body as { data: Chat }).data.id;
+    const sent: ChatMessage[] = [];
+    for (const content of ['first', 'second', 'third']) {
+      const posted = await http().post(`/api/chats/${chatId}/messages`).set(bearer(USER)).send({ content });
+      expect(posted.status).toBe(201);
+      sent.push((posted.body as { data: ChatMessage }).data);
+    }
+    fixture = {
+      chatId,
+      messageId: sent[1].id,
+      refreshToken: signToken({ sub: USER, roles: ROLES }),
+    };
+    storedMessages = await messagesOf(chatId);
+    storedChat = await chatOf(chatId);
+    expect(storedMessages.map((message) => message.content)).toEqual(['first', 'second', 'third']);
+  });
+
+  afterAll(async () => {
+    await closeAll(sockets);
+    await running?.close();
+  });
+
+  async function messagesOf(chatId: string): Promise<ChatMessage[]> {
+    const response = await http().get(`/api/chats/${chatId}/messages?limit=200`).set(bearer(PEER));
+    expect(response.status).toBe(200);
+    return (response.body as { data: MessagePage }).data.messages;
+  }
+
+  async function chatOf(chatId: string): Promise<Chat> {
+    const response = await http().get(`/api/chats/${chatId}`).set(bearer(PEER));
+    expect(response.status).toBe(200);
+    return (response.body as { data: Chat }).data;
+  }
+
+  describe.each(CLIENT_EVENTS.map((row) => [`${row.namespace} ${row.event}`, row] as const))(
+    '%s',
+    (_title, row: EventRow) => {
+      const cases = malformedPayloads(row);
+      /** One socket per row and mode, so that a late answer can never be taken for another's. */
+      const open: Partial<Record<'ack' | 'noAck', { socket: Socket; exceptions: ErrorBody[] }>> = {};
+      const socketFor = async (mode: 'ack' | 'noAck') => {
+        const current = open[mode];
+        if (current?.socket.connected) return current;
+        open[mode] = await openSocket(row.namespace);
+        return open[mode];
+      };
+
+      it.each(cases.map((testCase) => [testCase.name, testCase] as const))(
+        'with an ack: %s',
+        async (_name, testCase) => {
+          const { socket, exceptions } = await socketFor('ack');
+          const before = exceptions.length;
+
+          const reply = await ask(socket, row.event, testCase.args(fixture));
+
+          expectAnswer(reply, expectationFor(row, testCase));
+          await FOLLOW_UPS[row.namespace](socket);
+          expect(socket.connected).toBe(true);
+          // With an ack the answer goes to the ack, never (also) to `exception`.
+          expect(exceptions.slice(before)).toEqual([]);
+        },
+      );
+
+      it.each(cases.map((testCase) => [testCase.name, testCase] as const))(
+        'without an ack: %s',
+        async (_name, testCase) => {
+          const { socket, exceptions } = await socketFor('noAck');
+          const before = exceptions.length;
+          const expectation = expectationFor(row, testCase);
+
+          const exception =
+            expectation === 'VALIDATION_FAILED'
+              ? nextEvent<ErrorBody>(socket, 'exception', ANSWER_TIMEOUT_MS)
+              : undefined;
+          socket.emit(row.event, ...testCase.args(fixture));
+          if (exception) {
+            expect(await exception).toEqual(
+              expect.objectContaining({ code: 'VALIDATION_FAILED', message: expect.any(String) }),
+            );
+          }
+
+          await FOLLOW_UPS[row.namespace](socket);
+          expect(socket.connected).toBe(true);
+          const codes = exceptions.slice(before).map((error) => error.code);
+          if (expectation === 'ok') expect(codes).toEqual([]);
+          else expect(codes.filter((code) => code !== 'VALIDATION_FAILED')).toEqual([]);
+        },
+      );
+    },
+  );
+
+  describe('afterwards', () => {
+    it('left the messages and the chat exactly as they were', async () => {
+      expect(await messagesOf(fixture.chatId)).toEqual(storedMessages);
+      expect(await chatOf(fixture.chatId)).toEqual(storedChat);
+    });
+
+    it('left Object.prototype unpolluted', () => {
+      const probe: Record<string, unknown> = {};
+      expect(probe.admin).toBeUndefined();
+      expect(probe.roles).toBeUndefined();
+      expect(Object.prototype).not.toHaveProperty('admin');
+    });
+
+    it('did not grant admin to a user without the role', async () => {
+      const socket = client(running.url, '/', { auth: { token: signToken({ sub: PEER }) } });
+      sockets.push(socket);
+      await connected(socket);
+      const reply = await ask(socket, SessionsEvent.List, [{}]);
+      expect(outcomeOf(reply)).toBe('FORBIDDEN');
+    });
+
+    it('still answers GET /api/health', async () => {
+      const response = await http().get('/api/health');
+      expect(response.status).toBe(200);
+    });
+  });
+});
