@@ -16,7 +16,10 @@ export interface BenchOptions {
   connections: number;
   /** Handshakes in flight during the connect phase. */
   handshakeConcurrency: number;
-  /** Connections per client source address (127.0.x.y): under the per-address handshake limit. */
+  /**
+   * Connections per client source address (127.0.x.y): under the per-address handshake limit
+   * and the unauthenticated connections one address may have waiting (`PREAUTH_CONNECTIONS_PER_IP`).
+   */
   connectionsPerAddress: number;
   probes: number;
   groupRooms: number;
@@ -115,7 +118,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       1,
       defaults.handshakeConcurrency,
     ),
-    connectionsPerAddress: 100,
+    connectionsPerAddress: 50,
     probes: integer(values.probes, '--probes', 0, defaults.probes),
     groupRooms: integer(values.rooms, '--rooms', 1, defaults.groupRooms),
     groupRoomSize: integer(values['room-size'], '--room-size', 1, defaults.groupRoomSize),

@@ -210,6 +210,9 @@ function targetEnvironment(
     SERVER_ID: `bench-${fileSafe(definition.name)}`,
     LOG_LEVEL: 'warn',
     JWT_SECRET: context.tokens.secret,
+    // The setup builds chats of thousands of members over REST from one user; REST is not measured.
+    RATE_LIMIT_REST_PER_IP_PER_MIN: '0',
+    RATE_LIMIT_REST_PER_USER_PER_MIN: '0',
     DATA_DIR: dataDirectory,
     DATABASE_URL: `sqlite:${join(dataDirectory, 'switchboard.db')}`,
     ...(redis ? { REDIS_URL: redis.url } : {}),
