@@ -92,8 +92,9 @@ describe('memory before authentication is bounded (security)', () => {
     const app = await start({ MAX_PAYLOAD_BYTES: '1048576' });
     const ws = await open(app);
     const gone = closed(ws);
-    const placeholders = Array.from({ length: 9 }, (_, num) => ({ _placeholder: true, num }));
-    ws.send(`459-${JSON.stringify(['upload', ...placeholders])}`);
+    // Ten announced, nine sent: the packet never completes, so only the bound can free it.
+    const placeholders = Array.from({ length: 10 }, (_, num) => ({ _placeholder: true, num }));
+    ws.send(`4510-${JSON.stringify(['upload', ...placeholders])}`);
     const attachment = Buffer.alloc(400 * 1024, 1);
     for (let sent = 0; sent < 9 && ws.readyState === WebSocket.OPEN; sent += 1) ws.send(attachment);
     await gone;
