@@ -11,11 +11,12 @@ import { ChatModule } from './chat/chat.module.js';
 import { AppConfigModule, type AppConfigModuleOptions } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
-import { HttpExceptionFilter } from './realtime/http-exception.filter.js';
-import { PayloadShapeMiddleware } from './realtime/payload-shape.middleware.js';
+import { HttpExceptionFilter } from './common/http-exception.filter.js';
+import { PayloadShapeMiddleware } from './common/payload-shape.middleware.js';
 import { RealtimeModule } from './realtime/realtime.module.js';
-import { RestAddressLimitMiddleware } from './realtime/rest-rate-limit.middleware.js';
-import { createValidationPipe } from './realtime/validation.js';
+import { ConnectionsModule } from './connections/connections.module.js';
+import { RestAddressLimitMiddleware } from './common/rest-rate-limit.middleware.js';
+import { createValidationPipe } from './common/validation.js';
 import { RedisModule } from './redis/redis.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 
@@ -36,6 +37,7 @@ export class AppModule implements NestModule {
         RedisModule,
         DatabaseModule,
         RealtimeModule,
+        ConnectionsModule,
         AuthModule,
         SessionsModule,
         ChatModule,

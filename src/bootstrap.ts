@@ -7,7 +7,7 @@ import { AppConfig } from './config/app-config.js';
 import type { AppModuleOptions } from './app.module.js';
 import { RealtimeIoAdapter } from './realtime/realtime-io.adapter.js';
 import { OriginPolicy } from './realtime/origin-policy.js';
-import { ClientAddresses } from './realtime/client-address.js';
+import { ClientAddresses } from './common/client-address.js';
 import { NodeEnv } from './config/environment.js';
 
 export interface CreateAppOptions extends AppModuleOptions {

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { envelope } from '../../src/realtime/envelope.js';
+import { envelope } from '../../src/common/envelope.js';
 import {
   baselineChatRoom,
   baselineUserRoom,

@@ -1,7 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
-import { RestRateLimits } from '../realtime/rest-rate-limits.js';
+import { RestRateLimits } from '../common/rest-rate-limits.js';
 import { RedisService } from '../redis/redis.service.js';
 import { AccessGuard } from './access.guard.js';
 import { JwtStrategy } from './jwt.strategy.js';

@@ -1,7 +1,7 @@
 import { createParamDecorator, ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
 import type { Socket } from 'socket.io';
-import { identityOf } from '../realtime/connection.types.js';
+import { identityOf } from '../connections/connection.types.js';
 import type { Principal } from './principal.js';
 
 /** The authenticated caller of an HTTP route or socket event. */

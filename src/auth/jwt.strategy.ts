@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import type { Request } from 'express';
 import { Strategy } from 'passport';
-import { AppError } from '../realtime/errors.js';
+import { AppError } from '../common/errors.js';
 import type { Principal } from './principal.js';
 import { RevocationStore, tokenFingerprint } from './revocation.store.js';
 import { extractRequestToken } from './token-extractor.js';

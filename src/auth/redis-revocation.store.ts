@@ -1,4 +1,4 @@
-import { AppError } from '../realtime/errors.js';
+import { AppError } from '../common/errors.js';
 import type { RedisClient } from '../redis/redis.service.js';
 import { keysOf, MemoryRevocationStore, RevocationStore, type RevocationTarget } from './revocation.store.js';
 

@@ -5,20 +5,20 @@ import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { createRateLimiter } from '../redis/rate-limiter.js';
-import { createValidationPipe } from '../realtime/validation.js';
+import { createValidationPipe } from '../common/validation.js';
 import { RedisService } from '../redis/redis.service.js';
-import { ClientAddresses } from '../realtime/client-address.js';
-import { ConnectionRegistry } from '../realtime/connection-registry.js';
+import { ClientAddresses } from '../common/client-address.js';
+import { ConnectionRegistry } from '../connections/connection-registry.js';
 import {
   carryToken,
   connectionOf,
   type ConnectionState,
   type SocketData,
-} from '../realtime/connection.types.js';
-import { ackFailure, envelope, type AckResponse } from '../realtime/envelope.js';
-import { AppError, HandshakeError } from '../realtime/errors.js';
-import { FailureLog, guarded } from '../realtime/failure-log.js';
-import { describeShapeProblem, payloadShapeProblem } from '../realtime/payload-shape.js';
+} from '../connections/connection.types.js';
+import { ackFailure, envelope, type AckResponse } from '../common/envelope.js';
+import { AppError, HandshakeError } from '../common/errors.js';
+import { FailureLog, guarded } from '../common/failure-log.js';
+import { describeShapeProblem, payloadShapeProblem } from '../common/payload-shape.js';
 import type { SocketHooks } from '../realtime/realtime-io.adapter.js';
 import { GATEWAY_NAMESPACE_KEY, ROLES_KEY } from './auth.metadata.js';
 import { AuthEvent, type RefreshResult } from './auth.events.js';

@@ -14,7 +14,7 @@ import {
 import type { Response } from 'express';
 import { CurrentUser } from '../auth/current-user.decorator.js';
 import type { Principal } from '../auth/principal.js';
-import { ok, type ApiResponse } from '../realtime/http-response.js';
+import { ok, type ApiResponse } from '../common/http-response.js';
 import type { ChatList, MemberRemovedPayload, ReadReceipt } from './chat.events.js';
 import { ChatService } from './chat.service.js';
 import type { Chat, ChatMessage, MessagePage } from './chat.types.js';

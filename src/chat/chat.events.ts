@@ -1,4 +1,4 @@
-import type { AckResponse, Envelope } from '../realtime/envelope.js';
+import type { AckResponse, Envelope } from '../common/envelope.js';
 import type { Chat, ChatMessage, ChatSummary, MessagePage } from './chat.types.js';
 
 export type { Chat, ChatMessage, ChatSummary, MessagePage } from './chat.types.js';

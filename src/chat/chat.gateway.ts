@@ -9,9 +9,9 @@ import {
 import type { Namespace, Socket } from 'socket.io';
 import { CurrentUser } from '../auth/current-user.decorator.js';
 import type { Principal } from '../auth/principal.js';
-import { RealtimeGateway } from '../auth/realtime-gateway.decorator.js';
-import { identityOf } from '../realtime/connection.types.js';
-import { HandshakeError } from '../realtime/errors.js';
+import { RealtimeGateway } from '../realtime/realtime-gateway.decorator.js';
+import { identityOf } from '../connections/connection.types.js';
+import { HandshakeError } from '../common/errors.js';
 import { CHAT_NAMESPACE, ChatEvent, type ReadReceipt, type TypingState } from './chat.events.js';
 import { ChatService, userRoom } from './chat.service.js';
 import type { ChatMessage, MessagePage } from './chat.types.js';

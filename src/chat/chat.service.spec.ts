@@ -3,8 +3,8 @@ import { Server } from 'socket.io';
 import { Adapter, type BroadcastOptions, type Room } from 'socket.io-adapter';
 import { buildAppConfig } from '../config/app-config.js';
 import { validateEnvironment } from '../config/environment.js';
-import type { Envelope } from '../realtime/envelope.js';
-import { AppError } from '../realtime/errors.js';
+import type { Envelope } from '../common/envelope.js';
+import { AppError } from '../common/errors.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 import { CHAT_NAMESPACE, ChatEvent, ChatLimits } from './chat.events.js';
 import {

@@ -3,8 +3,8 @@ import type { Namespace } from 'socket.io';
 import type { Principal } from '../auth/principal.js';
 import { hasAnyRole, Role } from '../auth/roles.js';
 import { AppConfig } from '../config/app-config.js';
-import { envelope } from '../realtime/envelope.js';
-import { AppError } from '../realtime/errors.js';
+import { envelope } from '../common/envelope.js';
+import { AppError } from '../common/errors.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 import {
   CHAT_NAMESPACE,

@@ -1,4 +1,4 @@
-import { guarded } from '../realtime/failure-log.js';
+import { guarded } from '../common/failure-log.js';
 export interface TypingKey {
   chatId: string;
   userId: string;

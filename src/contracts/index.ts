@@ -10,17 +10,17 @@ import type {
   RefreshRequest,
   RefreshResult,
 } from '../auth/auth.events.js';
-import type { AckResponse, Envelope } from '../realtime/envelope.js';
-import type { ErrorBody } from '../realtime/errors.js';
+import type { AckResponse, Envelope } from '../common/envelope.js';
+import type { ErrorBody } from '../common/errors.js';
 import type { ChatClientToServerEvents, ChatServerToClientEvents } from '../chat/chat.events.js';
 import type { PongPayload, SessionsCountPayload, SessionsListResult } from '../sessions/sessions.events.js';
 
 export * from '../auth/auth.events.js';
 export * from '../sessions/sessions.events.js';
 export * from '../chat/chat.events.js';
-export type { AckFailure, AckResponse, AckSuccess, Envelope } from '../realtime/envelope.js';
-export type { ErrorBody, ErrorCode, HandshakeErrorCode } from '../realtime/errors.js';
-export { ERROR_CODES, HANDSHAKE_ERROR_CODES } from '../realtime/errors.js';
+export type { AckFailure, AckResponse, AckSuccess, Envelope } from '../common/envelope.js';
+export type { ErrorBody, ErrorCode, HandshakeErrorCode } from '../common/errors.js';
+export { ERROR_CODES, HANDSHAKE_ERROR_CODES } from '../common/errors.js';
 
 type Ack<T> = (response: AckResponse<T>) => void;
 

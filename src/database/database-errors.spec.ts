@@ -1,4 +1,4 @@
-import { AppError } from '../realtime/errors.js';
+import { AppError } from '../common/errors.js';
 import { isDatabaseUnavailableError, translateDatabaseError } from './database-errors.js';
 
 const withCode = (code: string, message = 'driver failure'): Error =>

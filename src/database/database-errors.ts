@@ -1,4 +1,4 @@
-import { AppError } from '../realtime/errors.js';
+import { AppError } from '../common/errors.js';
 
 /** Socket-level failures raised by Node while reaching a database server. */
 const NETWORK_ERROR_CODES = new Set([

@@ -6,7 +6,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Dialect } from 'kysely';
 import pg, { type CustomTypesConfig } from 'pg';
 import type { DatabaseTarget } from '../config/app-config.js';
-import { AppError } from '../realtime/errors.js';
+import { AppError } from '../common/errors.js';
 import { ErrorTranslatingDialect } from './error-translating-dialect.js';
 import { InCodeMigrationProvider } from './migrations/index.js';
 import type { DatabaseSchema } from './schema.js';

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { DatabaseService, type DatabaseHealth } from '../database/database.service.js';
-import { ConnectionRegistry } from '../realtime/connection-registry.js';
+import { ConnectionRegistry } from '../connections/connection-registry.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 import { RedisService, type RedisHealth } from '../redis/redis.service.js';
 

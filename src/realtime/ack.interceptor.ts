@@ -1,6 +1,6 @@
 import { CallHandler, ExecutionContext, Injectable, NestInterceptor } from '@nestjs/common';
 import { map, Observable } from 'rxjs';
-import type { AckSuccess } from './envelope.js';
+import type { AckSuccess } from '../common/envelope.js';
 
 /** A handler's return value becomes the ack `{ ok: true, data }`. */
 @Injectable()

@@ -1,7 +1,7 @@
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { WebSocketsController } from '@nestjs/websockets/web-sockets-controller.js';
 import type { Server, Socket } from 'socket.io';
-import { guarded } from './failure-log.js';
+import { guarded } from '../common/failure-log.js';
 
 /** A handler of a gateway, as Nest built it (guards, pipes, interceptors, filters inside). */
 export interface GatewayRoute {

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { Server as EngineServer, Socket as EngineSocket } from 'engine.io';
-import { guarded } from './failure-log.js';
+import { guarded } from '../common/failure-log.js';
 
 const SWEEP_INTERVAL_MS = 1000;
 

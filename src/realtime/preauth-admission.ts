@@ -1,6 +1,6 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket as EngineSocket } from 'engine.io';
-import type { ClientAddresses } from './client-address.js';
+import type { ClientAddresses } from '../common/client-address.js';
 
 type EngineMiddleware = (request: IncomingMessage, response: unknown, next: (error?: Error) => void) => void;
 

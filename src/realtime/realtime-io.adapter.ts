@@ -17,8 +17,8 @@ import {
   type GatewayRouteSink,
 } from './gateway-dispatch.js';
 import { boundedParser } from './bounded-parser.js';
-import { ClientAddresses } from './client-address.js';
-import { FailureLog, guarded } from './failure-log.js';
+import { ClientAddresses } from '../common/client-address.js';
+import { FailureLog, guarded } from '../common/failure-log.js';
 import { OriginPolicy } from './origin-policy.js';
 import { OutboundBufferWatch } from './outbound-buffer.watch.js';
 import { PreAuthAdmission } from './preauth-admission.js';

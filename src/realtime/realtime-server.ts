@@ -1,5 +1,5 @@
 import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
-import { envelope } from './envelope.js';
+import { envelope } from '../common/envelope.js';
 import type { Namespace, Server } from 'socket.io';
 
 type ServerListener = (server: Server) => void;

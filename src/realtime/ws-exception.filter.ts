@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, ExceptionFilter } from '@nestjs/common';
 import type { Socket } from 'socket.io';
-import { ackFailure } from './envelope.js';
-import { mapError } from './error-mapping.js';
+import { ackFailure } from '../common/envelope.js';
+import { mapError } from '../common/error-mapping.js';
 
 /**
  * WebSocket errors in one shape: the ack receives `{ ok: false, error }`; without an ack the

@@ -3,7 +3,7 @@ import { Roles } from '../auth/auth.metadata.js';
 import { CurrentUser } from '../auth/current-user.decorator.js';
 import type { Principal } from '../auth/principal.js';
 import { Role } from '../auth/roles.js';
-import { ok, type ApiResponse } from '../realtime/http-response.js';
+import { ok, type ApiResponse } from '../common/http-response.js';
 import { ListSessionsQueryDto, SessionIdParamDto } from './dto/list-sessions.dto.js';
 import type { SessionView } from './sessions.events.js';
 import { SessionsService } from './sessions.service.js';

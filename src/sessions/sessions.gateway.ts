@@ -1,6 +1,6 @@
 import { MessageBody, SubscribeMessage } from '@nestjs/websockets';
 import { Roles } from '../auth/auth.metadata.js';
-import { RealtimeGateway } from '../auth/realtime-gateway.decorator.js';
+import { RealtimeGateway } from '../realtime/realtime-gateway.decorator.js';
 import { Role } from '../auth/roles.js';
 import { ListSessionsDto } from './dto/list-sessions.dto.js';
 import {

@@ -4,12 +4,12 @@ import { AuthEvent } from '../auth/auth.events.js';
 import type { Principal } from '../auth/principal.js';
 import { RevocationStore } from '../auth/revocation.store.js';
 import { Role } from '../auth/roles.js';
-import { ConnectionRegistry } from '../realtime/connection-registry.js';
-import { envelope } from '../realtime/envelope.js';
-import { AppError } from '../realtime/errors.js';
-import { guarded } from '../realtime/failure-log.js';
+import { ConnectionRegistry } from '../connections/connection-registry.js';
+import { envelope } from '../common/envelope.js';
+import { AppError } from '../common/errors.js';
+import { guarded } from '../common/failure-log.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
-import type { ConnectionRecord } from '../realtime/connection.types.js';
+import type { ConnectionRecord } from '../connections/connection.types.js';
 import { SessionsEvent, type SessionsListResult, type SessionView } from './sessions.events.js';
 
 const DEFAULT_PAGE_SIZE = 50;

@@ -9,7 +9,7 @@ import {
   type SendMessageRequest,
 } from '../../src/chat/chat.events.js';
 import type { Chat, ChatMessage, MessagePage } from '../../src/chat/chat.types.js';
-import type { AckResponse } from '../../src/realtime/envelope.js';
+import type { AckResponse } from '../../src/common/envelope.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
 import { ChatInbox } from '../support/chat-inbox.js';
 import { client, closeAll, connected } from '../support/clients.js';

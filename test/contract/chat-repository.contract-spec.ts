@@ -8,7 +8,7 @@ import type { ChatRepository } from '../../src/chat/chat.repository.js';
 import type { Chat, ChatMessage } from '../../src/chat/chat.types.js';
 import { KyselyChatRepository } from '../../src/chat/kysely-chat.repository.js';
 import { DatabaseService } from '../../src/database/database.service.js';
-import { AppError } from '../../src/realtime/errors.js';
+import { AppError } from '../../src/common/errors.js';
 import { describeWithPostgres, startPostgres, type TestPostgres } from '../support/postgres.js';
 
 const ISO_TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;

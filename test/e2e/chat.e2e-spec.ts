@@ -13,7 +13,7 @@ import {
 } from '../../src/chat/chat.events.js';
 import type { Chat, ChatMessage, ChatSummary, MessagePage } from '../../src/chat/chat.types.js';
 import { DatabaseService } from '../../src/database/database.service.js';
-import type { AckResponse } from '../../src/realtime/envelope.js';
+import type { AckResponse } from '../../src/common/envelope.js';
 import { startApp, type RunningApp } from '../support/app.js';
 import { ChatInbox } from '../support/chat-inbox.js';
 import { client, closeAll, connected, refused } from '../support/clients.js';

@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { SubscribeMessage } from '@nestjs/websockets';
 import WebSocket from 'ws';
 import { Roles } from '../../src/auth/auth.metadata.js';
-import { RealtimeGateway } from '../../src/auth/realtime-gateway.decorator.js';
+import { RealtimeGateway } from '../../src/realtime/realtime-gateway.decorator.js';
 import { Role } from '../../src/auth/roles.js';
 import { startApp, type RunningApp } from '../support/app.js';
 import { client, connected, disconnected, nextEvent, refused } from '../support/clients.js';

@@ -2,7 +2,7 @@ import type { Socket } from 'socket.io-client';
 import request from 'supertest';
 import { ChatEvent } from '../../src/chat/chat.events.js';
 import type { Chat, ChatMessage, MessagePage } from '../../src/chat/chat.types.js';
-import type { ErrorBody } from '../../src/realtime/errors.js';
+import type { ErrorBody } from '../../src/common/errors.js';
 import { SessionsEvent } from '../../src/sessions/sessions.events.js';
 import { startApp, type RunningApp } from '../support/app.js';
 import { client, closeAll, connected, nextEvent } from '../support/clients.js';

@@ -5,7 +5,7 @@ import {
   type ChatServerPayloads,
   type ChatServerToClientEvents,
 } from '../../src/chat/chat.events.js';
-import type { Envelope } from '../../src/realtime/envelope.js';
+import type { Envelope } from '../../src/common/envelope.js';
 
 type ServerEvent = keyof ChatServerPayloads;
 

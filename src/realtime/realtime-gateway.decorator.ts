@@ -1,9 +1,9 @@
 import { applyDecorators, SetMetadata, UseFilters, UseInterceptors, UsePipes } from '@nestjs/common';
 import { WebSocketGateway } from '@nestjs/websockets';
-import { AckInterceptor } from '../realtime/ack.interceptor.js';
-import { createValidationPipe } from '../realtime/validation.js';
-import { WsExceptionFilter } from '../realtime/ws-exception.filter.js';
-import { GATEWAY_NAMESPACE_KEY } from './auth.metadata.js';
+import { AckInterceptor } from './ack.interceptor.js';
+import { createValidationPipe } from '../common/validation.js';
+import { WsExceptionFilter } from './ws-exception.filter.js';
+import { GATEWAY_NAMESPACE_KEY } from '../auth/auth.metadata.js';
 
 /**
  * A Socket.IO gateway with the house rules: authenticated at the handshake, per-event role

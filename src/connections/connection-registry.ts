@@ -3,8 +3,8 @@ import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { ConnectionStore } from './connection.store.js';
 import { connectionOf, type ConnectionRecord, type ConnectionState } from './connection.types.js';
-import { guarded } from './failure-log.js';
-import { RealtimeServer } from './realtime-server.js';
+import { guarded } from '../common/failure-log.js';
+import { RealtimeServer } from '../realtime/realtime-server.js';
 
 export interface DisconnectCommand {
   userId?: string;

@@ -5,7 +5,7 @@ import { ConnectionRegistry } from './connection-registry.js';
 import { ConnectionStore } from './connection.store.js';
 import type { ConnectionRecord, ConnectionState } from './connection.types.js';
 import { MemoryConnectionStore } from './memory-connection.store.js';
-import { RealtimeServer } from './realtime-server.js';
+import { RealtimeServer } from '../realtime/realtime-server.js';
 
 const config = buildAppConfig(
   validateEnvironment({ NODE_ENV: 'test', JWT_SECRET: 'x', SERVER_ID: 'instance-a' }),
