@@ -5,12 +5,32 @@ import { ConnectionRegistry } from '../connections/connection-registry.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 import { RedisService, type RedisHealth } from '../redis/redis.service.js';
 
+/**
+ * `ok`: all is well. `degraded`: this instance serves its own clients, but something it can do
+ * without is missing (Redis: broadcasts to and from other instances, cluster-wide state).
+ * `down`: it must not take traffic (the database is unreachable, or it is shutting down).
+ */
+export type HealthStatus = 'ok' | 'degraded' | 'down';
+
 export interface HealthReport {
-  status: 'ok' | 'down';
+  status: HealthStatus;
   serverId: string;
   connections: number;
   uptimeS: number;
+  /** Why the status is not `ok`, one entry per cause; absent when it is `ok`. */
+  reasons?: string[];
   checks: { redis: RedisHealth; database: DatabaseHealth };
+}
+
+export interface LivenessReport {
+  status: 'ok';
+  serverId: string;
+  uptimeS: number;
+}
+
+interface Finding {
+  status: Exclude<HealthStatus, 'ok'>;
+  reason: string;
 }
 
 @Injectable()
@@ -23,19 +43,48 @@ export class HealthService {
     private readonly realtime: RealtimeServer,
   ) {}
 
+  /** The process runs and answers; nothing it depends on is consulted. */
+  liveness(): LivenessReport {
+    return { status: 'ok', serverId: this.config.server.serverId, uptimeS: uptimeS() };
+  }
+
   /**
-   * `down` (503) when a required dependency is unreachable or the server is shutting down,
-   * so a load balancer stops routing here.
+   * Whether this instance may take traffic. The database is required: without it, or while the
+   * instance shuts down, it is `down`. Redis is not: an outage leaves every instance serving its
+   * own clients, so it reports `degraded` and stays in rotation — were it `down`, every instance
+   * would be drained at once and a Redis blip would become a full outage.
    */
-  async report(): Promise<HealthReport> {
+  async readiness(): Promise<HealthReport> {
     const [redis, database] = await Promise.all([this.redis.checkHealth(), this.database.checkHealth()]);
-    const down = redis.status === 'down' || database.status === 'down' || this.realtime.isClosing;
+    const findings: Finding[] = [];
+    if (this.realtime.isClosing) findings.push({ status: 'down', reason: 'shutting down' });
+    if (database.status === 'down') {
+      findings.push({ status: 'down', reason: `database unreachable: ${database.error ?? 'unknown error'}` });
+    }
+    if (redis.status === 'down') {
+      findings.push({
+        status: 'degraded',
+        reason:
+          'redis unavailable, broadcasts to and from other instances and cluster-wide state are ' +
+          `interrupted: ${redis.error ?? 'unknown error'}`,
+      });
+    }
+    const status: HealthStatus = findings.some((finding) => finding.status === 'down')
+      ? 'down'
+      : findings.length > 0
+        ? 'degraded'
+        : 'ok';
     return {
-      status: down ? 'down' : 'ok',
+      status,
       serverId: this.config.server.serverId,
       connections: this.registry.localConnectionCount,
-      uptimeS: Math.round(process.uptime()),
+      uptimeS: uptimeS(),
+      ...(findings.length > 0 ? { reasons: findings.map((finding) => finding.reason) } : {}),
       checks: { redis, database },
     };
   }
+}
+
+function uptimeS(): number {
+  return Math.round(process.uptime());
 }

@@ -4,10 +4,29 @@ import { AppConfig, RedisTarget } from '../config/app-config.js';
 
 export type RedisClient = Redis | Cluster;
 
+/** One connection opened through `RedisService.connect`, as health reports it. */
+export interface RedisConnectionHealth {
+  /** The name given to `connect`; the shared command client is `commands`. */
+  name: string;
+  /** ioredis's state of the connection; only `ready` carries commands and subscriptions. */
+  state: RedisClient['status'];
+  /** The last failure seen on it, while it is not ready. */
+  error?: string;
+}
+
 export interface RedisHealth {
+  /** `down` while Redis does not answer or any connection of this process is not ready. */
   status: 'up' | 'down' | 'disabled';
   latencyMs?: number;
+  /** Every problem found, when `down`. */
   error?: string;
+  connections?: RedisConnectionHealth[];
+}
+
+interface TrackedConnection {
+  readonly name: string;
+  readonly client: RedisClient;
+  lastError?: string;
 }
 
 const RECONNECT_MAX_DELAY_MS = 2000;
@@ -22,7 +41,7 @@ const READY_TIMEOUT_MS = 5000;
 @Injectable()
 export class RedisService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(RedisService.name);
-  private readonly clients: RedisClient[] = [];
+  private readonly connections: TrackedConnection[] = [];
   private readonly target: RedisTarget | null;
   private commandClient: RedisClient | null = null;
   private shuttingDown = false;
@@ -79,26 +98,58 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
       target.kind === 'cluster'
         ? new Cluster(target.nodes, { redisOptions: options, clusterRetryStrategy: options.retryStrategy })
         : new Redis(target.url, options);
-    this.watch(client, name);
-    this.clients.push(client);
+    const connection: TrackedConnection = { name, client };
+    this.connections.push(connection);
+    this.watch(connection);
     return client;
   }
 
+  /**
+   * The state of every connection opened through `connect`, those of other modules (the
+   * Socket.IO adapter's publisher and subscriber) included, so that health needs no handle on
+   * them. A connection its owner closed for good (`quit`, `disconnect`) is no longer listed.
+   */
+  connectionHealth(): RedisConnectionHealth[] {
+    return this.connections.map(({ name, client, lastError }) => ({
+      name,
+      state: client.status,
+      ...(client.status !== 'ready' && lastError !== undefined ? { error: lastError } : {}),
+    }));
+  }
+
+  /**
+   * `up` when the command connection answers a PING and every other connection is ready too: a
+   * publisher or subscriber that is down cuts this instance off from the others' broadcasts even
+   * while commands still work.
+   */
   async checkHealth(): Promise<RedisHealth> {
     if (!this.target) return { status: 'disabled' };
+    const commands = this.client;
     const started = performance.now();
-    try {
-      await this.client.ping();
-      return { status: 'up', latencyMs: Math.round((performance.now() - started) * 100) / 100 };
-    } catch (error) {
-      return { status: 'down', error: error instanceof Error ? error.message : String(error) };
-    }
+    // A command connection that is not ready fails a PING at once (no offline queue); its state
+    // and last error, listed below, say more than that failure would.
+    const pingError =
+      commands.status === 'ready'
+        ? await commands.ping().then(
+            () => undefined,
+            (error: unknown) => messageOf(error),
+          )
+        : undefined;
+    const latencyMs = Math.round((performance.now() - started) * 100) / 100;
+    const connections = this.connectionHealth();
+    const problems = connections
+      .filter(({ state }) => state !== 'ready')
+      .map(({ name, state, error }) => `connection "${name}" is ${state}${error ? `: ${error}` : ''}`);
+    if (pingError !== undefined) problems.unshift(`PING failed: ${pingError}`);
+    return problems.length === 0
+      ? { status: 'up', latencyMs, connections }
+      : { status: 'down', error: problems.join('; '), connections };
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.shuttingDown = true;
-    await Promise.allSettled(this.clients.map((client) => client.quit()));
-    this.clients.length = 0;
+    await Promise.allSettled(this.connections.map(({ client }) => client.quit()));
+    this.connections.length = 0;
     this.commandClient = null;
   }
 
@@ -107,20 +158,41 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     return this.target;
   }
 
-  /** Logs each outage of a connection once, when it starts, and once when the connection is back. */
-  private watch(client: RedisClient, name: string): void {
+  /**
+   * Logs each outage of a connection once, when it starts, and once when the connection is back;
+   * keeps its last failure for health.
+   */
+  private watch(connection: TrackedConnection): void {
+    const { client, name } = connection;
     let healthy = true;
     const lost = (reason: string) => {
       if (healthy && !this.shuttingDown) this.logger.warn(`Redis connection "${name}" lost: ${reason}`);
       healthy = false;
     };
-    client.on('error', (error: Error) => lost(error.message));
-    client.on('close', () => lost('connection closed'));
+    client.on('error', (error: Error) => {
+      connection.lastError = error.message;
+      lost(error.message);
+    });
+    client.on('close', () => {
+      connection.lastError ??= 'connection closed';
+      lost('connection closed');
+    });
     client.on('ready', () => {
       if (!healthy) this.logger.log(`Redis connection "${name}" is back`);
       healthy = true;
+      connection.lastError = undefined;
+    });
+    // Connections retry forever (see `connect`) unless an override says otherwise, so one that
+    // ends was closed by its owner, or given up on by the owner's own options: it no longer counts.
+    client.once('end', () => {
+      const index = this.connections.indexOf(connection);
+      if (index !== -1) this.connections.splice(index, 1);
     });
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** Resolves true once `client` is ready, false if it is not within `READY_TIMEOUT_MS`. */

@@ -8,6 +8,10 @@ import { describeWhenAvailable, findExecutable, freePort } from './system.js';
 /** A throwaway PostgreSQL cluster; `stop()` shuts it down and deletes its files. */
 export interface TestPostgres {
   readonly connectionString: string;
+  /** Shuts the server down as an outage would (fast: sessions are cut), keeping its files. */
+  halt(): Promise<void>;
+  /** Starts the halted server again on the same port; resolves once it accepts connections. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -49,15 +53,25 @@ export async function startPostgres(): Promise<TestPostgres> {
   const dataDir = join(root, 'data');
   const logFile = join(root, 'postgres.log');
   let running = false;
+  let port = 0;
+
+  const halt = async (): Promise<void> => {
+    if (!running) return;
+    running = false;
+    await runAs(owner, root, 'pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w']).catch(() =>
+      runAs(owner, root, 'pg_ctl', ['stop', '-D', dataDir, '-m', 'immediate', '-w']),
+    );
+  };
+
+  const resume = async (): Promise<void> => {
+    if (running) throw new Error(`PostgreSQL on port ${port} is still running`);
+    await startServer(owner, root, dataDir, logFile, port);
+    running = true;
+  };
 
   const stop = async (): Promise<void> => {
     try {
-      if (running) {
-        running = false;
-        await runAs(owner, root, 'pg_ctl', ['stop', '-D', dataDir, '-m', 'fast', '-w']).catch(() =>
-          runAs(owner, root, 'pg_ctl', ['stop', '-D', dataDir, '-m', 'immediate', '-w']),
-        );
-      }
+      await halt();
     } finally {
       await rm(root, { recursive: true, force: true });
     }
@@ -77,10 +91,15 @@ export async function startPostgres(): Promise<TestPostgres> {
       '--no-locale',
       '--no-sync',
     ]);
-    const port = await startOnFreePort(owner, root, dataDir, logFile);
+    port = await startOnFreePort(owner, root, dataDir, logFile);
     running = true;
     await createDatabase(port);
-    return { connectionString: `postgres://${SUPERUSER}@127.0.0.1:${port}/${DATABASE}`, stop };
+    return {
+      connectionString: `postgres://${SUPERUSER}@127.0.0.1:${port}/${DATABASE}`,
+      halt,
+      resume,
+      stop,
+    };
   } catch (error) {
     const log = await readFile(logFile, 'utf8').catch(() => '');
     await stop();
@@ -100,33 +119,44 @@ async function startOnFreePort(
   let lastError: unknown;
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const port = await freePort();
-    const serverOptions = [
-      `-p ${port}`,
-      `-k ${root}`,
-      '-c listen_addresses=127.0.0.1',
-      '-c fsync=off',
-      '-c synchronous_commit=off',
-      '-c full_page_writes=off',
-    ].join(' ');
     try {
-      await runAs(owner, root, 'pg_ctl', [
-        'start',
-        '-D',
-        dataDir,
-        '-w',
-        '-t',
-        '60',
-        '-l',
-        logFile,
-        '-o',
-        serverOptions,
-      ]);
+      await startServer(owner, root, dataDir, logFile, port);
       return port;
     } catch (error) {
       lastError = error;
     }
   }
   throw lastError;
+}
+
+/** `pg_ctl start` on `port`; resolves once the server accepts connections. */
+async function startServer(
+  owner: OsUser | undefined,
+  root: string,
+  dataDir: string,
+  logFile: string,
+  port: number,
+): Promise<void> {
+  const serverOptions = [
+    `-p ${port}`,
+    `-k ${root}`,
+    '-c listen_addresses=127.0.0.1',
+    '-c fsync=off',
+    '-c synchronous_commit=off',
+    '-c full_page_writes=off',
+  ].join(' ');
+  await runAs(owner, root, 'pg_ctl', [
+    'start',
+    '-D',
+    dataDir,
+    '-w',
+    '-t',
+    '60',
+    '-l',
+    logFile,
+    '-o',
+    serverOptions,
+  ]);
 }
 
 async function createDatabase(port: number): Promise<void> {
