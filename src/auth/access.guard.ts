@@ -42,22 +42,21 @@ export class AccessGuard extends AuthGuard('jwt') {
     return true;
   }
 
-  override handleRequest<TUser = Principal>(error: unknown, user: TUser | false, info: unknown): TUser {
-    if (error) throw error instanceof AppError ? error : AppError.unauthorized(describe(info ?? error));
-    if (!user) throw AppError.unauthorized(info ? describe(info) : 'AUTH_MISSING: no token');
+  /**
+   * Passport's verdict. The strategy refuses by throwing `AppError`s that already carry their
+   * code; anything else it threw is a failure of the server, not of the token, and goes on to be
+   * logged and answered as such.
+   */
+  override handleRequest<TUser = Principal>(error: unknown, user: TUser | false): TUser {
+    if (error) throw error instanceof Error ? error : new Error('Authentication failed', { cause: error });
+    if (!user) throw AppError.unauthenticated('AUTH_INVALID', 'Authentication could not be completed');
     return user;
   }
 }
 
+/** Refuses by throwing, on both transports, so that the refusal keeps its code and message. */
 function requireRoles(granted: readonly string[], required: string[] | undefined): void {
   if (required && !hasAnyRole(granted, required)) {
     throw AppError.forbidden(`Requires role ${required.join(' or ')}`);
   }
-}
-
-function describe(info: unknown): string {
-  if (info instanceof Error) {
-    return info.message === 'No auth token' ? 'AUTH_MISSING: no token' : `AUTH_INVALID: ${info.message}`;
-  }
-  return 'AUTH_INVALID';
 }

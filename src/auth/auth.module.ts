@@ -8,6 +8,7 @@ import { JwtStrategy } from './jwt.strategy.js';
 import { RedisRevocationStore } from './redis-revocation.store.js';
 import { MemoryRevocationStore, RevocationStore } from './revocation.store.js';
 import { SocketAuthenticator } from './socket-authenticator.js';
+import { TokenAdmission } from './token-admission.js';
 import { TokenVerifier } from './token-verifier.js';
 
 @Global()
@@ -15,6 +16,7 @@ import { TokenVerifier } from './token-verifier.js';
   imports: [PassportModule, DiscoveryModule],
   providers: [
     TokenVerifier,
+    TokenAdmission,
     JwtStrategy,
     SocketAuthenticator,
     RestRateLimits,
@@ -26,6 +28,6 @@ import { TokenVerifier } from './token-verifier.js';
       inject: [RedisService],
     },
   ],
-  exports: [TokenVerifier, SocketAuthenticator, RevocationStore, RestRateLimits],
+  exports: [TokenVerifier, TokenAdmission, SocketAuthenticator, RevocationStore, RestRateLimits],
 })
 export class AuthModule {}

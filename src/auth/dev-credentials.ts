@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import jwt from 'jsonwebtoken';
+import { JwtService } from '@nestjs/jwt';
 import { AppConfig } from '../config/app-config.js';
 import { MAX_DATE_MS } from './token-verifier.js';
 
@@ -64,8 +64,8 @@ export function mintToken(config: AppConfig, request: TokenRequest): string {
   const claims: Record<string, unknown> = {};
   if (request.roles !== undefined) claims[rolesClaim] = request.roles;
   if (request.sid !== undefined && request.sid !== '') claims.sid = request.sid;
-  return jwt.sign(claims, key.secret, {
-    algorithm,
+  const signer = new JwtService({ secret: key.secret, signOptions: { algorithm } });
+  return signer.sign(claims, {
     subject: request.sub,
     expiresIn: ttlSeconds(request.ttl ?? DEFAULT_TTL),
     ...(issuer === undefined ? {} : { issuer }),

@@ -4,9 +4,8 @@ import type { Request } from 'express';
 import { Strategy } from 'passport';
 import { AppError } from '../common/errors.js';
 import type { Principal } from './principal.js';
-import { RevocationStore, tokenFingerprint } from './revocation.store.js';
+import { AuthenticationFailure, TokenAdmission } from './token-admission.js';
 import { extractRequestToken } from './token-extractor.js';
-import { TokenVerificationError, TokenVerifier } from './token-verifier.js';
 
 type Done = (error: unknown, principal?: Principal | false) => void;
 
@@ -28,36 +27,33 @@ class RequestTokenStrategy extends Strategy {
 /**
  * HTTP authentication, registered with `@nestjs/passport`: the token (Bearer header, `?token=`
  * or the `authToken` cookie) goes to the same `TokenVerifier` and revocation check as a socket
- * handshake, so a token gets the same verdict and the same code on both doors.
+ * handshake, so a token gets the same verdict on both doors: a refusal is `UNAUTHORIZED` with
+ * the handshake's code in `details.code` and its message, as `auth:refresh` answers it.
  */
 @Injectable()
 export class JwtStrategy extends PassportStrategy(RequestTokenStrategy, 'jwt') {
-  constructor(
-    private readonly verifier: TokenVerifier,
-    private readonly revocations: RevocationStore,
-  ) {
+  constructor(private readonly admission: TokenAdmission) {
     super();
   }
 
   async validate(request: Request): Promise<Principal> {
     const rawToken = extractRequestToken(request);
-    if (!rawToken) throw AppError.unauthorized('AUTH_MISSING: no token');
+    if (!rawToken) {
+      throw AppError.unauthenticated(
+        'AUTH_MISSING',
+        'No token: send it as a Bearer header, ?token= or the authToken cookie',
+      );
+    }
     try {
-      const token = await this.verifier.verify(rawToken);
-      const revoked = await this.revocations.isRevoked({
-        sessionId: token.sessionId,
-        tokenFingerprints: [tokenFingerprint(rawToken)],
-      });
-      if (revoked) throw AppError.unauthorized('AUTH_REVOKED: this session was revoked');
+      const { verified } = await this.admission.admit(rawToken);
       return {
-        userId: token.userId,
-        sessionId: token.sessionId,
-        roles: token.roles,
-        expiresAt: token.expiresAt,
+        userId: verified.userId,
+        sessionId: verified.sessionId,
+        roles: verified.roles,
+        expiresAt: verified.expiresAt,
       };
     } catch (error) {
-      if (error instanceof TokenVerificationError)
-        throw AppError.unauthorized(`${error.code}: ${error.message}`);
+      if (error instanceof AuthenticationFailure) throw AppError.unauthenticated(error.code, error.message);
       throw error;
     }
   }

@@ -10,6 +10,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { jest } from '@jest/globals';
 import jwt, { type Algorithm, type JwtHeader } from 'jsonwebtoken';
+import type { Clock } from '../common/clock.js';
 import { AppConfig, buildAppConfig } from '../config/app-config.js';
 import { validateEnvironment } from '../config/environment.js';
 import { parseRoles, TokenVerificationError, TokenVerifier } from './token-verifier.js';
@@ -206,6 +207,64 @@ describe('TokenVerifier with a shared secret', () => {
     expect((await refusal(verifier.verify(almostValid))).code).toBe('AUTH_INVALID');
   });
 
+  it('judges exp and nbf by the injected clock, not the system time', async () => {
+    let nowMs = Date.now();
+    const clock: Clock = { now: () => nowMs, onJump: () => () => undefined };
+    const clocked = new TokenVerifier(configFrom({ JWT_SECRET: secret }), clock);
+    const expiresAt = nowS() + 60;
+    const token = signed(claims({ nbf: nowS() + 30, exp: expiresAt }), secret, 'HS256');
+
+    const early = await refusal(clocked.verify(token));
+    nowMs += 31_000;
+    const verified = await clocked.verify(token);
+    nowMs += 30_000;
+    const late = await refusal(clocked.verify(token));
+
+    expect(early.code).toBe('AUTH_INVALID');
+    expect(early.message).toMatch(/^Token is not valid before \d{4}-/);
+    expect(verified.userId).toBe('alice');
+    expect(late.code).toBe('AUTH_EXPIRED');
+    expect(late.message).toBe(`Token expired at ${new Date(expiresAt * 1000).toISOString()}`);
+  });
+
+  it.each([
+    ['exp', { exp: String(nowS() + 600) }, 'Token expiry (exp) is not a number'],
+    ['exp', { exp: null }, 'Token expiry (exp) is not a number'],
+    ['nbf', { nbf: 'soon' }, 'Token not-before time (nbf) is not a number'],
+    ['iat', { iat: 'now' }, 'Token issue time (iat) is not a number'],
+  ])('refuses a token whose %s is not a number: %p', async (_claim, extra, message) => {
+    const token = handMadeToken({ alg: 'HS256', typ: 'JWT' }, claims(extra), (input) =>
+      createHmac('sha256', secret).update(input).digest(),
+    );
+
+    const error = await refusal(verifier.verify(token));
+
+    expect(error.code).toBe('AUTH_INVALID');
+    expect(error.message).toBe(message);
+  });
+
+  it('refuses a validly signed token whose payload is not a JSON object', async () => {
+    const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+    const payload = Buffer.from('["alice"]').toString('base64url');
+    const signature = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
+
+    const error = await refusal(verifier.verify(`${header}.${payload}.${signature}`));
+
+    expect(error.code).toBe('AUTH_INVALID');
+    expect(error.message).toBe('Token payload is not a JSON object');
+  });
+
+  it('refuses a token that marks a header extension it needs as critical', async () => {
+    const token = handMadeToken({ alg: 'HS256', crit: ['x-needs'], 'x-needs': true }, claims(), (input) =>
+      createHmac('sha256', secret).update(input).digest(),
+    );
+
+    const error = await refusal(verifier.verify(token));
+
+    expect(error.code).toBe('AUTH_INVALID');
+    expect(error.message).toBe('Token uses a header parameter or key the server does not support');
+  });
+
   describe('with an issuer and an audience configured', () => {
     const checkingVerifier = new TokenVerifier(
       configFrom({ JWT_SECRET: secret, JWT_ISSUER: 'https://id.example.com', JWT_AUDIENCE: 'switchboard' }),
@@ -270,11 +329,16 @@ describe('TokenVerifier with a shared secret', () => {
       ['exp of 1e300', { exp: 1e300 }],
       ['an iat past the last representable date', { iat: 9e12 }],
       ['an nbf before the first representable date', { nbf: -9e12 }],
+      ['an nbf in the future past the last representable date', { nbf: 9e12 }],
       ['exp before 1970', { exp: -1 }],
+      ['exp of -1e300', { exp: -1e300 }],
     ])('refuses a validly signed token with %s as AUTH_INVALID', async (_case, extra) => {
       const error = await refusal(verifier.verify(signed(claims(extra), secret, 'HS256')));
 
       expect(error.code).toBe('AUTH_INVALID');
+      expect(error.message).toMatch(
+        /^Token (exp|iat|nbf) claim is not a time between 1970 and the last date a server can represent$/,
+      );
     });
 
     it('accepts an expiry far away but representable', async () => {
@@ -381,10 +445,39 @@ describe('TokenVerifier with an RSA public key', () => {
     expect(error.message).toBe('Token signature is invalid');
   });
 
+  it('accepts a PS256 token signed with the same RSA key', async () => {
+    const psVerifier = new TokenVerifier(
+      configFrom({ JWT_PUBLIC_KEY: rsaPublicPem, JWT_ALGORITHMS: 'PS256' }),
+    );
+
+    await expect(psVerifier.verify(signed(claims(), rsa.privateKey, 'PS256'))).resolves.toMatchObject({
+      userId: 'alice',
+    });
+    expect((await refusal(psVerifier.verify(signed(claims(), rsa.privateKey, 'RS256')))).message).toBe(
+      'Token algorithm "RS256" is not accepted (accepted: PS256)',
+    );
+  });
+
   it('refuses to start with a value that is not a public key', () => {
     expect(() => new TokenVerifier(configFrom({ JWT_PUBLIC_KEY: 'not a key' }))).toThrow(
       'JWT_PUBLIC_KEY is not a PEM-encoded public key',
     );
+  });
+
+  it('refuses to start with an RSA key under 2048 bits', () => {
+    const short = generateKeyPairSync('rsa', { modulusLength: 1024 });
+
+    expect(() => new TokenVerifier(configFrom({ JWT_PUBLIC_KEY: pem(short.publicKey) }))).toThrow(
+      'JWT_PUBLIC_KEY is a 1024-bit RSA key; at least 2048 bits are required',
+    );
+  });
+
+  it('refuses to start with an RSASSA-PSS-only key, naming the plain RSA form that works', () => {
+    const pss = generateKeyPairSync('rsa-pss', { modulusLength: 2048 });
+
+    expect(
+      () => new TokenVerifier(configFrom({ JWT_PUBLIC_KEY: pem(pss.publicKey), JWT_ALGORITHMS: 'PS256' })),
+    ).toThrow(/^JWT_PUBLIC_KEY is an RSASSA-PSS key .*export it as a plain RSA public key/);
   });
 });
 
@@ -623,6 +716,21 @@ describe('TokenVerifier with a JWKS endpoint', () => {
     expect(error.code).toBe('AUTH_INVALID');
     expect(error.message).toBe('Signing keys are unavailable: the key set endpoint could not be read');
     expect(error.cause).toBeDefined();
+  });
+
+  it('refuses a token whose key in the set is too short to trust, and says why in the log only', async () => {
+    const short = generateKeyPairSync('rsa', { modulusLength: 1024 });
+    keySet.keys = [jwk(short.publicKey, 'short', 'RS256')];
+
+    const token = handMadeToken({ alg: 'RS256', kid: 'short' }, claims(), (input) =>
+      signWithKey('sha256', Buffer.from(input), short.privateKey),
+    );
+
+    const error = await refusal(verifierFor().verify(token));
+
+    expect(error.code).toBe('AUTH_INVALID');
+    expect(error.message).toBe('Token could not be verified');
+    expect(error.detail).toMatch(/^Token could not be verified: .*2048/);
   });
 });
 

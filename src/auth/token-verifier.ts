@@ -1,7 +1,14 @@
 import { createPublicKey, createSecretKey, KeyObject } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { createRemoteJWKSet, errors as joseErrors } from 'jose';
-import jwt, { type Algorithm, type JwtPayload, type VerifyOptions } from 'jsonwebtoken';
+import {
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyOptions,
+  type KeyInput,
+} from 'jose';
+import { Clock, systemClock } from '../common/clock.js';
 import { AppConfig, JwtKeySource } from '../config/app-config.js';
 import { NodeEnv } from '../config/environment.js';
 
@@ -42,20 +49,22 @@ interface TokenHeader {
   kid?: string;
 }
 
-type KeyLookup = (header: TokenHeader) => KeyObject | Promise<KeyObject>;
+type KeyLookup = (header: TokenHeader) => KeyInput | Promise<KeyInput>;
 
-const HMAC_ALGORITHMS: readonly Algorithm[] = ['HS256', 'HS384', 'HS512'];
-const RSA_PSS_ALGORITHMS: readonly Algorithm[] = ['PS256', 'PS384', 'PS512'];
-const RSA_ALGORITHMS: readonly Algorithm[] = ['RS256', 'RS384', 'RS512', ...RSA_PSS_ALGORITHMS];
-const EC_ALGORITHM_BY_CURVE: Readonly<Record<string, Algorithm>> = {
+type JoseClaimFailure = InstanceType<
+  typeof joseErrors.JWTClaimValidationFailed | typeof joseErrors.JWTExpired
+>;
+
+const HMAC_ALGORITHMS: readonly string[] = ['HS256', 'HS384', 'HS512'];
+const RSA_ALGORITHMS: readonly string[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+const EC_ALGORITHM_BY_CURVE: Readonly<Record<string, string>> = {
   prime256v1: 'ES256',
   secp384r1: 'ES384',
   secp521r1: 'ES512',
 };
-const ASYMMETRIC_ALGORITHMS: readonly Algorithm[] = [
-  ...RSA_ALGORITHMS,
-  ...Object.values(EC_ALGORITHM_BY_CURVE),
-];
+const ASYMMETRIC_ALGORITHMS: readonly string[] = [...RSA_ALGORITHMS, ...Object.values(EC_ALGORITHM_BY_CURVE)];
+/** RS and PS signatures with a shorter modulus are refused by jose (and too weak to trust). */
+const MIN_RSA_MODULUS_BITS = 2048;
 
 /** An unknown `kid` refetches the key set at most this often: how soon a rotated key is seen. */
 const JWKS_REFETCH_COOLDOWN_MS = 30_000;
@@ -66,18 +75,25 @@ export const MAX_DATE_MS = 8.64e15;
 
 /**
  * Verifies access tokens (PROTOCOL §1). Keys, key lookups and verification options are built once
- * here; `verify` runs on every handshake and token refresh.
+ * here; `verify` runs on every handshake, token refresh and authenticated HTTP request.
+ *
+ * jose checks the signature, then `iss`, `aud`, `nbf` and `exp` against the clock; its failures
+ * are told apart by class and by the claim they name, never by their wording. The rules jose
+ * does not know are applied after it: `exp` and `sub` required, times a `Date` can hold.
  */
 @Injectable()
 export class TokenVerifier {
   private readonly lookUpKey: KeyLookup;
   private readonly allowedAlgorithms: ReadonlySet<string>;
-  private readonly verifyOptions: VerifyOptions & { complete?: false };
+  private readonly verifyOptions: JWTVerifyOptions;
   private readonly rolesClaim: string;
   /** Whether refusals may say which algorithms, issuer and audience are expected. */
   private readonly revealsExpectations: boolean;
 
-  constructor(config: AppConfig) {
+  constructor(
+    config: AppConfig,
+    private readonly clock: Clock = systemClock,
+  ) {
     const { auth } = config;
     const keyAccess = createKeyAccess(auth.key);
     const allowed = auth.algorithms.filter((algorithm) => keyAccess.algorithms.includes(algorithm));
@@ -91,11 +107,9 @@ export class TokenVerifier {
     this.allowedAlgorithms = new Set(allowed);
     this.verifyOptions = {
       algorithms: allowed,
-      issuer: auth.issuer,
-      audience: auth.audience,
       clockTolerance: auth.clockToleranceS,
-      // Expiry is checked in fromClaims, after the claim is known to be a sane time.
-      ignoreExpiration: true,
+      ...(auth.issuer === undefined ? {} : { issuer: auth.issuer }),
+      ...(auth.audience === undefined ? {} : { audience: auth.audience }),
     };
     this.rolesClaim = auth.rolesClaim;
     this.revealsExpectations = config.env !== NodeEnv.Production;
@@ -103,52 +117,37 @@ export class TokenVerifier {
 
   /** Resolves the token's identity, or rejects with a `TokenVerificationError`. */
   async verify(token: string): Promise<VerifiedToken> {
-    const key = await this.keyForToken(token);
-    let claims: JwtPayload | string;
+    const header = readHeader(token);
+    // Before any key is looked up: a refused algorithm never costs a key set fetch.
+    this.assertAlgorithmAllowed(header.alg);
+    const key = await this.lookUpKey(header);
+    let claims: JWTPayload;
     try {
-      claims = jwt.verify(token, key, this.verifyOptions);
+      ({ payload: claims } = await jwtVerify(token, key, {
+        ...this.verifyOptions,
+        currentDate: new Date(this.clock.now()),
+      }));
     } catch (error) {
-      throw this.describeLibraryFailure(error);
+      throw this.describeFailure(error, header);
     }
-    if (typeof claims === 'string') throw invalid('Token payload is not a JSON object');
     return this.fromClaims(claims);
   }
 
-  /** The verification key for a token, after its header passed the algorithm allow-list. */
-  private async keyForToken(token: string): Promise<KeyObject> {
-    const header = readHeader(token);
-    this.assertAlgorithmAllowed(header.alg);
-    return this.lookUpKey(header);
-  }
-
-  /** Applies the claim rules to a signature-checked payload: `exp` and `sub` required, roles, sid. */
-  private fromClaims(claims: JwtPayload): VerifiedToken {
-    if (claims.exp === undefined) throw invalid('Token has no expiry (exp claim is required)');
-    if (typeof claims.exp !== 'number') throw invalid('Token expiry (exp) is not a number');
-    for (const claim of ['exp', 'iat', 'nbf'] as const) {
-      const seconds = claims[claim];
-      if (seconds !== undefined && !isRepresentableTime(seconds)) {
-        throw invalid(
-          `Token ${claim} claim is not a time between 1970 and the last date a server can represent`,
-        );
-      }
-    }
-    const nowS = Math.floor(Date.now() / 1000);
-    if (nowS >= claims.exp + (this.verifyOptions.clockTolerance ?? 0)) {
-      throw new TokenVerificationError(
-        'AUTH_EXPIRED',
-        `Token expired at ${new Date(claims.exp * 1000).toISOString()}`,
-      );
-    }
-    if (typeof claims.sub !== 'string' || claims.sub.trim() === '') {
+  /** Applies the rules jose leaves to the caller to claims it verified: `exp` and `sub` required, roles, sid. */
+  private fromClaims(claims: JWTPayload): VerifiedToken {
+    const { exp, sub, iat } = claims;
+    if (exp === undefined) throw invalid('Token has no expiry (exp claim is required)');
+    const absurd = unrepresentableTime(claims);
+    if (absurd !== undefined) throw invalid(absurd);
+    if (typeof sub !== 'string' || sub.trim() === '') {
       throw invalid('Token has no subject (sub must be a non-empty string)');
     }
     return {
-      userId: claims.sub,
+      userId: sub,
       sessionId: nonEmptyString(claims.sid),
       roles: parseRoles(claims[this.rolesClaim]),
-      expiresAt: claims.exp * 1000,
-      issuedAt: typeof claims.iat === 'number' ? claims.iat * 1000 : undefined,
+      expiresAt: exp * 1000,
+      issuedAt: iat === undefined ? undefined : iat * 1000,
       claims,
     };
   }
@@ -157,12 +156,15 @@ export class TokenVerifier {
     if (algorithm.toLowerCase() === 'none') {
       throw invalid('Unsigned tokens (alg "none") are not accepted');
     }
-    if (!this.allowedAlgorithms.has(algorithm)) {
-      throw this.invalidAgainstExpectation(
-        `Token algorithm ${quoted(algorithm)} is not accepted`,
-        `accepted: ${[...this.allowedAlgorithms].join(', ')}`,
-      );
-    }
+    if (!this.allowedAlgorithms.has(algorithm)) throw this.algorithmNotAccepted(algorithm);
+  }
+
+  private algorithmNotAccepted(algorithm: string, cause?: unknown): TokenVerificationError {
+    return this.invalidAgainstExpectation(
+      `Token algorithm ${quoted(algorithm)} is not accepted`,
+      `accepted: ${[...this.allowedAlgorithms].join(', ')}`,
+      cause,
+    );
   }
 
   /** A refusal whose reason names what the server expects: said to the client outside production only. */
@@ -178,31 +180,70 @@ export class TokenVerifier {
     });
   }
 
-  private describeLibraryFailure(error: unknown): TokenVerificationError {
-    if (error instanceof jwt.NotBeforeError) {
-      return invalid(`Token is not valid before ${error.date.toISOString()}`, error);
+  /** jose's verdict, by the class of its error (and, for a claim, by the claim it names). */
+  private describeFailure(error: unknown, header: TokenHeader): TokenVerificationError {
+    if (error instanceof joseErrors.JWTExpired || error instanceof joseErrors.JWTClaimValidationFailed) {
+      return this.describeClaimFailure(error);
     }
-    if (!(error instanceof jwt.JsonWebTokenError)) {
-      return invalid('Token could not be decoded', error);
+    if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
+      return invalid('Token signature is invalid', error);
     }
-    const { message } = error;
-    if (message === 'invalid signature') return invalid('Token signature is invalid', error);
-    if (message.startsWith('jwt issuer invalid')) {
-      return this.invalidAgainstExpectation(
-        'Token issuer (iss) is not accepted',
-        `expected ${JSON.stringify(this.verifyOptions.issuer)}`,
-        error,
-      );
+    if (error instanceof joseErrors.JOSEAlgNotAllowed) {
+      return this.algorithmNotAccepted(header.alg, error);
     }
-    if (message.startsWith('jwt audience invalid')) {
-      return this.invalidAgainstExpectation(
-        'Token audience (aud) is not accepted',
-        `expected ${JSON.stringify(this.verifyOptions.audience)}`,
-        error,
-      );
+    if (error instanceof joseErrors.JWSInvalid) {
+      return invalid('Token is malformed (not a signed JWT)', error);
     }
-    if (message === 'invalid nbf value') return invalid('Token not-before time (nbf) is not a number', error);
-    return invalid(`Token is invalid (${message})`, error);
+    if (error instanceof joseErrors.JWTInvalid) return invalid('Token payload is not a JSON object', error);
+    if (error instanceof joseErrors.JOSENotSupported) {
+      return invalid('Token uses a header parameter or key the server does not support', error);
+    }
+    // A key jose cannot use for the token's algorithm (too short an RSA modulus from a key set…):
+    // nothing the client can fix, so the reason goes to the log only.
+    return new TokenVerificationError('AUTH_INVALID', 'Token could not be verified', {
+      cause: error,
+      detail: `Token could not be verified: ${error instanceof Error ? error.message : String(error)}`,
+    });
+  }
+
+  /**
+   * Claim failures come after the signature check, so their claims are the signer's. A time no
+   * `Date` can hold is refused as such before anything reads it as a date (an "expiry" of -1e300
+   * is not an expired token, and cannot be printed as one).
+   */
+  private describeClaimFailure(error: JoseClaimFailure): TokenVerificationError {
+    const { payload } = error;
+    const absurd = unrepresentableTime(payload);
+    if (absurd !== undefined) return invalid(absurd, error);
+    if (error instanceof joseErrors.JWTExpired) {
+      return new TokenVerificationError('AUTH_EXPIRED', `Token expired at ${isoTime(payload.exp)}`, {
+        cause: error,
+      });
+    }
+    switch (error.claim) {
+      case 'iss':
+        return this.invalidAgainstExpectation(
+          'Token issuer (iss) is not accepted',
+          `expected ${JSON.stringify(this.verifyOptions.issuer)}`,
+          error,
+        );
+      case 'aud':
+        return this.invalidAgainstExpectation(
+          'Token audience (aud) is not accepted',
+          `expected ${JSON.stringify(this.verifyOptions.audience)}`,
+          error,
+        );
+      case 'nbf':
+        return error.reason === 'check_failed'
+          ? invalid(`Token is not valid before ${isoTime(payload.nbf)}`, error)
+          : invalid('Token not-before time (nbf) is not a number', error);
+      case 'exp':
+        return invalid('Token expiry (exp) is not a number', error);
+      case 'iat':
+        return invalid('Token issue time (iat) is not a number', error);
+      default:
+        return invalid(`Token claim ${quoted(error.claim)} is not accepted`, error);
+    }
   }
 }
 
@@ -222,7 +263,7 @@ export function parseRoles(value: unknown): string[] {
 
 function createKeyAccess(source: JwtKeySource): {
   lookUpKey: KeyLookup;
-  algorithms: readonly Algorithm[];
+  algorithms: readonly string[];
   description: string;
 } {
   switch (source.kind) {
@@ -262,12 +303,12 @@ class JwksKeySet {
     });
   }
 
-  async keyFor({ alg, kid }: TokenHeader): Promise<KeyObject> {
+  async keyFor({ alg, kid }: TokenHeader): Promise<KeyInput> {
     if (kid === undefined) {
       throw invalid('Token has no key id (kid); it is required when keys come from a key set');
     }
     try {
-      return KeyObject.from(await this.getKey({ alg, kid }));
+      return await this.getKey({ alg, kid });
     } catch (error) {
       if (
         error instanceof joseErrors.JWKSNoMatchingKey ||
@@ -283,20 +324,37 @@ class JwksKeySet {
   }
 }
 
+/**
+ * The configured public key, refused at start when jose could not verify with it: an RSA
+ * modulus under 2048 bits, or an RSASSA-PSS-only key (id-RSASSA-PSS), which Node 20's Web Crypto
+ * cannot import. PS256/384/512 verify with the same key given as a plain RSA public key.
+ */
 function parsePublicKey(pem: string): KeyObject {
+  let key: KeyObject;
   try {
-    return createPublicKey(pem);
+    key = createPublicKey(pem);
   } catch (error) {
     throw new Error('JWT_PUBLIC_KEY is not a PEM-encoded public key', { cause: error });
   }
+  if (key.asymmetricKeyType === 'rsa-pss') {
+    throw new Error(
+      'JWT_PUBLIC_KEY is an RSASSA-PSS key (id-RSASSA-PSS), which cannot be used here; ' +
+        'export it as a plain RSA public key (rsaEncryption): PS256, PS384 and PS512 verify with that too',
+    );
+  }
+  const modulusBits = key.asymmetricKeyDetails?.modulusLength;
+  if (key.asymmetricKeyType === 'rsa' && (modulusBits ?? 0) < MIN_RSA_MODULUS_BITS) {
+    throw new Error(
+      `JWT_PUBLIC_KEY is a ${modulusBits ?? 'unknown'}-bit RSA key; at least ${MIN_RSA_MODULUS_BITS} bits are required`,
+    );
+  }
+  return key;
 }
 
-function algorithmsForKey(key: KeyObject): readonly Algorithm[] {
+function algorithmsForKey(key: KeyObject): readonly string[] {
   switch (key.asymmetricKeyType) {
     case 'rsa':
       return RSA_ALGORITHMS;
-    case 'rsa-pss':
-      return RSA_PSS_ALGORITHMS;
     case 'ec': {
       const curve = key.asymmetricKeyDetails?.namedCurve;
       const algorithm = curve === undefined ? undefined : EC_ALGORITHM_BY_CURVE[curve];
@@ -331,13 +389,23 @@ function readHeader(token: string): TokenHeader {
 }
 
 /**
- * A NumericDate (seconds) no earlier than 1970, whose milliseconds a `Date` can hold: beyond
- * that `toISOString` throws, and before it no issuer means a real time.
+ * Why a numeric `exp`, `iat` or `nbf` is no real time, if one is not: before 1970, or past the
+ * last millisecond a `Date` can hold (beyond which `toISOString` throws). Claims that are not
+ * numbers are jose's to refuse.
  */
-function isRepresentableTime(seconds: unknown): boolean {
-  return (
-    typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0 && seconds * 1000 <= MAX_DATE_MS
-  );
+function unrepresentableTime(claims: JWTPayload): string | undefined {
+  for (const claim of ['exp', 'iat', 'nbf'] as const) {
+    const seconds: unknown = claims[claim];
+    if (typeof seconds === 'number' && !(seconds >= 0 && seconds * 1000 <= MAX_DATE_MS)) {
+      return `Token ${claim} claim is not a time between 1970 and the last date a server can represent`;
+    }
+  }
+  return undefined;
+}
+
+/** A NumericDate already known to be representable, as an ISO time. */
+function isoTime(seconds: number | undefined): string {
+  return new Date((seconds ?? 0) * 1000).toISOString();
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,6 +1,6 @@
 import { HttpException, HttpStatus } from '@nestjs/common';
 import { WsException } from '@nestjs/websockets';
-import { AppError, type ErrorBody, type ErrorCode, HTTP_STATUS_BY_CODE } from './errors.js';
+import { AppError, type ErrorBody, type ErrorCode, ERROR_CODES, HTTP_STATUS_BY_CODE } from './errors.js';
 import { FailureLog } from './failure-log.js';
 
 const CODE_BY_HTTP_STATUS: Partial<Record<number, ErrorCode>> = {
@@ -22,8 +22,15 @@ export interface MappedError {
 const unexpected = new FailureLog('UnhandledError');
 
 /**
- * Turns anything thrown by a handler into the wire error of either transport. Unknown
- * errors are logged with their stack, at a bounded rate, and reach the client only as `INTERNAL`.
+ * Turns anything thrown by a handler into the wire error of either transport, by the type of
+ * what was thrown, never by its wording:
+ *
+ * - `AppError`: its own code, message and details;
+ * - `HttpException` (Nest's, and what Express's body parser threw, which Nest wraps: malformed
+ *   JSON 400, a body over the limit 413): the code of its status;
+ * - `WsException`: a `{ code, message, details? }` payload names its code; any other is a
+ *   refusal of the event, `FORBIDDEN`. Nest raises one itself only when a guard returns `false`;
+ * - anything else: logged with its stack, at a bounded rate, and `INTERNAL` for the client.
  */
 export function mapError(error: unknown): MappedError {
   if (error instanceof AppError) {
@@ -35,14 +42,8 @@ export function mapError(error: unknown): MappedError {
     return { status, body: { code, message: httpMessage(error) } };
   }
   if (error instanceof WsException) {
-    const message = error.getError();
-    if (message === 'Forbidden resource') {
-      return { status: HttpStatus.FORBIDDEN, body: { code: 'FORBIDDEN', message: 'Not allowed' } };
-    }
-    return {
-      status: HttpStatus.BAD_REQUEST,
-      body: { code: 'VALIDATION_FAILED', message: typeof message === 'string' ? message : 'Bad request' },
-    };
+    const body = wsBody(error.getError());
+    return { status: HTTP_STATUS_BY_CODE[body.code], body };
   }
   unexpected.error('Unexpected error', error);
   return {
@@ -57,4 +58,18 @@ function httpMessage(error: HttpException): string {
   const message = (response as { message?: unknown }).message;
   if (Array.isArray(message)) return message.join('; ');
   return typeof message === 'string' ? message : error.message;
+}
+
+function wsBody(payload: string | object): ErrorBody {
+  if (typeof payload === 'string') return { code: 'FORBIDDEN', message: payload };
+  const { code, message, details } = payload as Partial<Record<'code' | 'message' | 'details', unknown>>;
+  return {
+    code: isErrorCode(code) ? code : 'FORBIDDEN',
+    message: typeof message === 'string' ? message : 'Not allowed',
+    ...(details === undefined ? {} : { details }),
+  };
+}
+
+function isErrorCode(value: unknown): value is ErrorCode {
+  return (ERROR_CODES as readonly unknown[]).includes(value);
 }

@@ -1,38 +1,7 @@
 import { HttpStatus } from '@nestjs/common';
+import type { AuthFailureCode, ErrorBody, ErrorCode, HandshakeErrorCode } from './error-codes.js';
 
-/** Error codes of a failed ack (`{ ok: false, error: { code, message, details? } }`). */
-export const ERROR_CODES = [
-  'VALIDATION_FAILED',
-  'UNAUTHORIZED',
-  'FORBIDDEN',
-  'NOT_FOUND',
-  'CONFLICT',
-  'RATE_LIMITED',
-  'PAYLOAD_TOO_LARGE',
-  'INTERNAL',
-  'SERVICE_UNAVAILABLE',
-] as const;
-export type ErrorCode = (typeof ERROR_CODES)[number];
-
-/** Reasons a handshake is refused, sent as the `connect_error` message. */
-export const HANDSHAKE_ERROR_CODES = [
-  'AUTH_MISSING',
-  'AUTH_INVALID',
-  'AUTH_EXPIRED',
-  'AUTH_REVOKED',
-  'FORBIDDEN',
-  'RATE_LIMITED',
-  'CONNECTION_LIMIT',
-  /** A dependency (e.g. the database) could not be reached; retrying later may succeed. */
-  'SERVICE_UNAVAILABLE',
-] as const;
-export type HandshakeErrorCode = (typeof HANDSHAKE_ERROR_CODES)[number];
-
-export interface ErrorBody {
-  code: ErrorCode;
-  message: string;
-  details?: unknown;
-}
+export * from './error-codes.js';
 
 export const HTTP_STATUS_BY_CODE: Record<ErrorCode, HttpStatus> = {
   VALIDATION_FAILED: HttpStatus.BAD_REQUEST,
@@ -48,7 +17,7 @@ export const HTTP_STATUS_BY_CODE: Record<ErrorCode, HttpStatus> = {
 
 /**
  * The one error type services throw. Both transports map it: HTTP to a status and
- * `{ statusCode, error, message, details? }`, WebSocket to a failed ack.
+ * `{ statusCode, error, code, message, details? }`, WebSocket to a failed ack.
  */
 export class AppError extends Error {
   constructor(
@@ -65,6 +34,10 @@ export class AppError extends Error {
   }
   static unauthorized(message = 'Authentication required'): AppError {
     return new AppError('UNAUTHORIZED', message);
+  }
+  /** A refused credential, in the shape `auth:refresh` answers: the reason in `details.code`. */
+  static unauthenticated(reason: AuthFailureCode, message: string): AppError {
+    return new AppError('UNAUTHORIZED', message, { code: reason });
   }
   static forbidden(message = 'Not allowed'): AppError {
     return new AppError('FORBIDDEN', message);

@@ -1,20 +1,14 @@
+import { STATUS_CODES } from 'node:http';
 import { ArgumentsHost, Catch, ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
 import { mapError } from './error-mapping.js';
 
-const ERROR_NAMES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  413: 'Payload Too Large',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-
-/** REST failures in one shape: `{ statusCode, error, message, details? }`. */
+/**
+ * REST failures in one shape: `{ statusCode, error, code, message, details? }`, where `code` is
+ * what a socket's failed ack would say for the same failure (`UNAUTHORIZED` with the handshake
+ * reason in `details.code` for a refused token). Registered app-wide, so it also answers what
+ * happened before any route ran: the body parser's refusals, unknown routes.
+ */
 @Catch()
 export class HttpExceptionFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
@@ -22,7 +16,8 @@ export class HttpExceptionFilter implements ExceptionFilter {
     const response = host.switchToHttp().getResponse<Response>();
     response.status(status).json({
       statusCode: status,
-      error: ERROR_NAMES[status] ?? 'Error',
+      error: STATUS_CODES[status] ?? 'Error',
+      code: body.code,
       message: body.message,
       ...(body.details === undefined ? {} : { details: body.details }),
     });

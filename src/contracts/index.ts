@@ -11,7 +11,7 @@ import type {
   RefreshResult,
 } from '../auth/auth.events.js';
 import type { AckResponse, Envelope } from '../common/envelope.js';
-import type { ErrorBody } from '../common/errors.js';
+import type { ErrorBody } from '../common/error-codes.js';
 import type { ChatClientToServerEvents, ChatServerToClientEvents } from '../chat/chat.events.js';
 import type { PongPayload, SessionsCountPayload, SessionsListResult } from '../sessions/sessions.events.js';
 
@@ -19,8 +19,8 @@ export * from '../auth/auth.events.js';
 export * from '../sessions/sessions.events.js';
 export * from '../chat/chat.events.js';
 export type { AckFailure, AckResponse, AckSuccess, Envelope } from '../common/envelope.js';
-export type { ErrorBody, ErrorCode, HandshakeErrorCode } from '../common/errors.js';
-export { ERROR_CODES, HANDSHAKE_ERROR_CODES } from '../common/errors.js';
+export type { AuthFailureCode, ErrorBody, ErrorCode, HandshakeErrorCode } from '../common/error-codes.js';
+export { AUTH_FAILURE_CODES, ERROR_CODES, HANDSHAKE_ERROR_CODES } from '../common/error-codes.js';
 
 type Ack<T> = (response: AckResponse<T>) => void;
 

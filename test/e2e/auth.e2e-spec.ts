@@ -4,7 +4,8 @@ import request from 'supertest';
 import WebSocket from 'ws';
 import { startApp, TEST_SECRET, type RunningApp } from '../support/app.js';
 import { client, connected, disconnected, nextEvent, refused } from '../support/clients.js';
-import { signToken } from '../support/tokens.js';
+import { TestClock } from '../support/test-clock.js';
+import { signToken, signTokenAt } from '../support/tokens.js';
 
 interface AuthenticatedEvent {
   type: string;
@@ -14,6 +15,8 @@ interface AuthenticatedEvent {
 
 describe('authentication (e2e)', () => {
   let running: RunningApp;
+  /** The app's time for token expiry: a test moves it past a token's `exp` instead of waiting. */
+  const clock = new TestClock();
   const sockets: ReturnType<typeof client>[] = [];
   const open = (...args: Parameters<typeof client>) => {
     const socket = client(...args);
@@ -22,7 +25,7 @@ describe('authentication (e2e)', () => {
   };
 
   beforeAll(async () => {
-    running = await startApp({ CORS_ORIGINS: 'https://app.example.com,https://*.example.org' });
+    running = await startApp({ CORS_ORIGINS: 'https://app.example.com,https://*.example.org' }, { clock });
   });
   afterEach(() => {
     for (const socket of sockets.splice(0)) socket.close();
@@ -140,37 +143,62 @@ describe('authentication (e2e)', () => {
   });
 
   describe('live connections', () => {
-    it('disconnects at exp with auth:expired', async () => {
-      const socket = open(running.url, '/', { auth: { token: signToken({}, 2) } });
-      await connected(socket);
-      const expired = await nextEvent<{ type: string; data: { reason: string } }>(
+    it('disconnects at exp with auth:expired, and the token is refused from then on', async () => {
+      const token = signTokenAt(clock, {}, 60);
+      const socket = open(running.url, '/', { auth: { token } });
+      const { data } = await connected<AuthenticatedEvent>(socket);
+      const expired = nextEvent<{ type: string; data: { reason: string; expiredAt: string } }>(
         socket,
         'auth:expired',
-        5000,
       );
-      expect(expired.type).toBe('auth:expired');
-      await disconnected(socket);
+      const gone = disconnected(socket);
+
+      clock.advance(Date.parse(data.expiresAt) - clock.now());
+
+      expect(await expired).toEqual({
+        type: 'auth:expired',
+        data: { reason: 'token expired', expiredAt: data.expiresAt },
+        timestamp: expect.any(String),
+      });
+      await gone;
       expect(socket.connected).toBe(false);
+      expect((await refused(open(running.url, '/', { auth: { token } }))).message).toBe('AUTH_EXPIRED');
+    });
+
+    it('keeps a connection whose token has not expired yet', async () => {
+      const socket = open(running.url, '/', { auth: { token: signTokenAt(clock, {}, 60) } });
+      const { data } = await connected<AuthenticatedEvent>(socket);
+      const notices: string[] = [];
+      socket.on('auth:expired', () => notices.push('auth:expired'));
+
+      clock.advance(Date.parse(data.expiresAt) - clock.now() - 10_000);
+
+      // The schedule runs within the jump, so a notice would be on the wire before the pong.
+      expect(((await socket.emitWithAck('ping', {})) as { ok: boolean }).ok).toBe(true);
+      expect(notices).toEqual([]);
+      expect(socket.connected).toBe(true);
     });
 
     it('auth:refresh moves the expiry of the whole connection', async () => {
-      const socket = open(running.url, '/', { auth: { token: signToken({ sub: 'erin' }, 2) } });
-      await connected(socket);
-      const fresh = signToken({ sub: 'erin' }, 3600);
+      const socket = open(running.url, '/', { auth: { token: signTokenAt(clock, { sub: 'erin' }, 60) } });
+      const { data } = await connected<AuthenticatedEvent>(socket);
+      const fresh = signTokenAt(clock, { sub: 'erin' }, 3600);
       const ack = (await socket.emitWithAck('auth:refresh', { token: fresh })) as {
         ok: boolean;
         data: { expiresAt: string };
       };
       expect(ack.ok).toBe(true);
-      expect(Date.parse(ack.data.expiresAt)).toBeGreaterThan(Date.now() + 3000 * 1000);
-      const expired = nextEvent(socket, 'auth:expired', 3500).then(
-        () => 'expired',
-        () => 'still connected',
-      );
-      expect(await expired).toBe('still connected');
-      expect(socket.connected).toBe(true);
+      expect(Date.parse(ack.data.expiresAt)).toBeGreaterThan(Date.parse(data.expiresAt) + 3000 * 1000);
+      const notices: string[] = [];
+      socket.on('auth:expired', () => notices.push('auth:expired'));
+
+      clock.advance(Date.parse(data.expiresAt) - clock.now() + 60_000);
+
+      // The schedule runs within the jump, so a notice would be on the wire before the pong.
       const pong = (await socket.emitWithAck('ping', {})) as { ok: boolean };
       expect(pong.ok).toBe(true);
+      expect(notices).toEqual([]);
+      expect(socket.connected).toBe(true);
     });
 
     it('auth:refresh refuses a token of another user and bad payloads, and the socket lives', async () => {
@@ -229,7 +257,13 @@ describe('authentication (e2e)', () => {
     it('answers 401 without a token and with a bad one', async () => {
       const missing = await request(running.app.getHttpServer()).get('/api/sessions/count');
       expect(missing.status).toBe(401);
-      expect(missing.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: expect.any(String) });
+      expect(missing.body).toEqual({
+        statusCode: 401,
+        error: 'Unauthorized',
+        code: 'UNAUTHORIZED',
+        message: expect.any(String),
+        details: { code: 'AUTH_MISSING' },
+      });
       const forged = await request(running.app.getHttpServer())
         .get('/api/sessions/count')
         .set(
@@ -237,6 +271,13 @@ describe('authentication (e2e)', () => {
           `Bearer ${jwt.sign({ sub: 'x', exp: Math.floor(Date.now() / 1000) + 60 }, 'wrong')}`,
         );
       expect(forged.status).toBe(401);
+      expect(forged.body).toEqual({
+        statusCode: 401,
+        error: 'Unauthorized',
+        code: 'UNAUTHORIZED',
+        message: 'Token signature is invalid',
+        details: { code: 'AUTH_INVALID' },
+      });
     });
 
     it('accepts each HTTP token source', async () => {
@@ -256,7 +297,12 @@ describe('authentication (e2e)', () => {
         .get('/api/sessions')
         .set('Authorization', `Bearer ${signToken({ sub: 'ivan' })}`);
       expect(response.status).toBe(403);
-      expect((response.body as { error: string }).error).toBe('Forbidden');
+      expect(response.body).toEqual({
+        statusCode: 403,
+        error: 'Forbidden',
+        code: 'FORBIDDEN',
+        message: 'Requires role admin',
+      });
     });
 
     it('refuses a token without exp', async () => {
@@ -265,6 +311,100 @@ describe('authentication (e2e)', () => {
         .get('/api/sessions/count')
         .set('Authorization', `Bearer ${noExp}`);
       expect(response.status).toBe(401);
+      expect(response.body).toMatchObject({
+        code: 'UNAUTHORIZED',
+        message: 'Token has no expiry (exp claim is required)',
+        details: { code: 'AUTH_INVALID' },
+      });
     });
+  });
+
+  describe('one verdict on every door', () => {
+    type AuthCode = 'AUTH_MISSING' | 'AUTH_INVALID' | 'AUTH_EXPIRED' | 'AUTH_REVOKED';
+    type Ack = { ok: boolean; error?: { code: string; message: string; details?: unknown } };
+    const admin = () => signTokenAt(clock, { sub: 'door-admin', roles: ['admin'] });
+    const nowS = () => Math.floor(clock.now() / 1000);
+
+    const CASES: [string, () => Promise<string | undefined>, AuthCode][] = [
+      ['no token', () => Promise.resolve(undefined), 'AUTH_MISSING'],
+      [
+        'a token signed with another secret',
+        () => Promise.resolve(jwt.sign({ sub: 'door-user', exp: nowS() + 60 }, 'not-the-secret')),
+        'AUTH_INVALID',
+      ],
+      [
+        'an expired token',
+        () => Promise.resolve(signTokenAt(clock, { sub: 'door-user' }, -10)),
+        'AUTH_EXPIRED',
+      ],
+      [
+        'a token whose exp the server clock has passed',
+        () => {
+          const token = signTokenAt(clock, { sub: 'door-user' }, 30);
+          clock.advance(31_000);
+          return Promise.resolve(token);
+        },
+        'AUTH_EXPIRED',
+      ],
+      [
+        'a token of a revoked session',
+        async () => {
+          const sessionId = `door-revoked-${Date.now()}`;
+          const revoked = await request(running.app.getHttpServer())
+            .delete(`/api/sessions/${sessionId}`)
+            .set('Authorization', `Bearer ${admin()}`);
+          expect(revoked.status).toBe(200);
+          return signTokenAt(clock, { sub: 'door-user', sid: sessionId });
+        },
+        'AUTH_REVOKED',
+      ],
+      [
+        'a validly signed token whose exp no date can hold',
+        () => Promise.resolve(signTokenAt(clock, { sub: 'door-user', exp: 1e300 })),
+        'AUTH_INVALID',
+      ],
+      [
+        'a validly signed token that expired before 1970',
+        () => Promise.resolve(signTokenAt(clock, { sub: 'door-user', exp: -1 })),
+        'AUTH_INVALID',
+      ],
+    ];
+
+    it.each(CASES)(
+      'refuses %s as connect_error, REST 401 and auth:refresh with the same code and message',
+      async (_case, tokenFor, code) => {
+        const token = await tokenFor();
+
+        const handshake = await refused(
+          open(running.url, '/', token === undefined ? {} : { auth: { token } }),
+        );
+        const rest = await request(running.app.getHttpServer())
+          .get('/api/sessions/me')
+          .set(token === undefined ? {} : { Authorization: `Bearer ${token}` });
+
+        expect(handshake.message).toBe(code);
+        expect(handshake.data).toEqual({ code, message: expect.any(String) });
+        expect(rest.status).toBe(401);
+        expect(rest.body).toEqual({
+          statusCode: 401,
+          error: 'Unauthorized',
+          code: 'UNAUTHORIZED',
+          message: expect.any(String),
+          details: { code },
+        });
+        const restMessage = (rest.body as { message: string }).message;
+        expect(restMessage).not.toMatch(/AUTH_/);
+        if (token === undefined) return;
+        expect(restMessage).toBe(handshake.data?.message);
+
+        const live = open(running.url, '/', { auth: { token: signTokenAt(clock, { sub: 'door-user' }) } });
+        await connected(live);
+        const refresh = (await live.emitWithAck('auth:refresh', { token })) as Ack;
+        expect(refresh).toEqual({
+          ok: false,
+          error: { code: 'UNAUTHORIZED', message: restMessage, details: { code } },
+        });
+      },
+    );
   });
 });

@@ -15,10 +15,17 @@ const UNLIMITED = {
   RATE_LIMIT_REST_PER_IP_PER_MIN: '0',
   RATE_LIMIT_REST_PER_USER_PER_MIN: '0',
 };
-const UNAUTHORIZED_BODY = { statusCode: 401, error: 'Unauthorized', message: expect.any(String) };
-
 type Claims = Record<string, unknown>;
 type HandshakeCode = 'AUTH_INVALID' | 'AUTH_EXPIRED';
+
+/** A REST refusal: `UNAUTHORIZED`, with the code a handshake refuses the same token with. */
+const unauthorizedBody = (code: HandshakeCode) => ({
+  statusCode: 401,
+  error: 'Unauthorized',
+  code: 'UNAUTHORIZED',
+  message: expect.any(String),
+  details: { code },
+});
 
 interface ForgedToken {
   name: string;
@@ -186,7 +193,7 @@ describe('JWT forgery (security)', () => {
           const response = await getMe(app, forged.token());
           const statuses = forged.restStatuses ?? [401];
           expect(statuses).toContain(response.status);
-          if (response.status === 401) expect(response.body).toEqual(UNAUTHORIZED_BODY);
+          if (response.status === 401) expect(response.body).toEqual(unauthorizedBody(forged.code));
         },
       );
     });
@@ -233,7 +240,7 @@ describe('JWT forgery (security)', () => {
           }
           const response = await getMe(app, token);
           expect(response.status).toBe(401);
-          expect(response.body).toEqual(UNAUTHORIZED_BODY);
+          expect(response.body).toEqual(unauthorizedBody('AUTH_INVALID'));
 
           for (const namespace of NAMESPACES) await connected(open(app, namespace, signed()));
           expect((await request(app.app.getHttpServer()).get('/api/health')).status).toBe(200);
@@ -300,7 +307,7 @@ describe('JWT forgery (security)', () => {
         }
         const response = await getMe(app, token);
         expect(response.status).toBe(401);
-        expect(response.body).toEqual(UNAUTHORIZED_BODY);
+        expect(response.body).toEqual(unauthorizedBody('AUTH_INVALID'));
       },
     );
   });
@@ -350,7 +357,7 @@ describe('JWT forgery (security)', () => {
         }
         const response = await getMe(app, token);
         expect(response.status).toBe(401);
-        expect(response.body).toEqual(UNAUTHORIZED_BODY);
+        expect(response.body).toEqual(unauthorizedBody('AUTH_INVALID'));
         expect(JSON.stringify(response.body)).not.toMatch(EXPECTATIONS);
       },
     );

@@ -37,6 +37,8 @@ interface RouteSpec {
  */
 const ROUTES: readonly RouteSpec[] = [
   { method: 'get', path: '/api/health', public: true },
+  { method: 'get', path: '/api/health/live', public: true },
+  { method: 'get', path: '/api/health/ready', public: true },
   { method: 'get', path: '/api/sessions/count' },
   { method: 'get', path: '/api/sessions/me' },
   { method: 'get', path: '/api/sessions', admin: true, query: ['page', 'limit'] },
@@ -107,6 +109,7 @@ const ROUTES: readonly RouteSpec[] = [
 const label = (route: RouteSpec) => `${route.method.toUpperCase()} ${route.path}`;
 const rowsOf = <T extends RouteSpec>(routes: readonly T[]) =>
   routes.map((route) => [label(route), route] as const);
+const PUBLIC = ROUTES.filter((route) => route.public);
 const PROTECTED = ROUTES.filter((route) => !route.public);
 const WITH_BODY = ROUTES.filter((route) => route.body);
 const WITH_PARAMS = ROUTES.filter((route) => route.params);
@@ -164,7 +167,22 @@ const BAD_QUERIES: readonly { label: string; query: string; statuses?: number[] 
   { label: 'a 30-digit number', query: `=${'9'.repeat(30)}`, statuses: [200, 400] },
 ];
 
-const ERROR_BODY = { statusCode: expect.any(Number), error: expect.any(String), message: expect.any(String) };
+const ERROR_BODY = {
+  statusCode: expect.any(Number),
+  error: expect.any(String),
+  code: expect.any(String),
+  message: expect.any(String),
+};
+
+/** The code a REST error carries for each status these routes answer: the socket ack's code. */
+const CODE_BY_STATUS: Readonly<Record<number, string>> = {
+  400: 'VALIDATION_FAILED',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'VALIDATION_FAILED',
+};
 
 describe('REST abuse (security)', () => {
   let app: RunningApp;
@@ -194,7 +212,13 @@ describe('REST abuse (security)', () => {
 
   function expectError(response: { status: number; body: unknown }, statuses: number[]): void {
     expect(statuses).toContain(response.status);
-    expect(response.body).toEqual(expect.objectContaining({ ...ERROR_BODY, statusCode: response.status }));
+    expect(response.body).toEqual(
+      expect.objectContaining({
+        ...ERROR_BODY,
+        statusCode: response.status,
+        code: CODE_BY_STATUS[response.status],
+      }),
+    );
   }
 
   function expectValidationError(response: { status: number; body: unknown }, field?: string): void {
@@ -273,11 +297,17 @@ describe('REST abuse (security)', () => {
     it.each(rowsOf(PROTECTED))('%s answers 401', async (_label, route) => {
       const response = await http()[route.method](pathOf(route));
       expect(response.status).toBe(401);
-      expect(response.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: expect.any(String) });
+      expect(response.body).toEqual({
+        statusCode: 401,
+        error: 'Unauthorized',
+        code: 'UNAUTHORIZED',
+        message: expect.any(String),
+        details: { code: 'AUTH_MISSING' },
+      });
     });
 
-    it('GET /api/health is public', async () => {
-      expect((await http().get('/api/health')).status).toBe(200);
+    it.each(rowsOf(PUBLIC))('%s is public', async (_label, route) => {
+      expect((await http()[route.method](pathOf(route))).status).toBe(200);
     });
   });
 
@@ -385,7 +415,11 @@ describe('REST abuse (security)', () => {
         .get(`${pathOf(route)}?${query}`)
         .set('Authorization', tokenFor(route));
       expect(statuses).toContain(response.status);
-      if (response.status >= 400) expect(response.body).toEqual(expect.objectContaining(ERROR_BODY));
+      if (response.status >= 400) {
+        expect(response.body).toEqual(
+          expect.objectContaining({ ...ERROR_BODY, code: CODE_BY_STATUS[response.status] }),
+        );
+      }
     });
 
     it('deeply nested: 400', async () => {

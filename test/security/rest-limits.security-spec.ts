@@ -54,6 +54,7 @@ function expectRateLimited(answer: Answer): void {
   expect(answer.body).toEqual({
     statusCode: 429,
     error: 'Too Many Requests',
+    code: 'RATE_LIMITED',
     message: expect.stringMatching(/^Too many requests .*; retry in \d+ s$/),
   });
   const retryAfter = answer.headers['retry-after'];
