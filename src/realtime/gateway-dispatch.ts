@@ -25,9 +25,43 @@ export class NamespaceRoutes {
     }
   }
 
+  /** A number is looked up as its text, as an event emitter does with the listeners' names. */
   get(event: unknown): readonly GatewayRoute[] | undefined {
+    if (typeof event === 'number') return this.byEvent.get(String(event));
     return typeof event === 'string' ? this.byEvent.get(event) : undefined;
   }
+}
+
+/** A socket middleware, as `socket.use` takes it: the packet is `[event, ...args, ack?]`. */
+export type EventMiddleware = (packet: unknown[], next: (error?: Error) => void) => void;
+
+/**
+ * Installs `dispatcher` as the socket's last middleware and keeps it last: Socket.IO runs a
+ * socket's middlewares in the order `socket.use` added them and then hands the event to the
+ * socket's listeners, and the dispatcher stands in for those listeners. From here on,
+ * `socket.use` puts a middleware just before the dispatcher, so that one added at any time (a
+ * gateway's `handleConnection` after an `await`, say) still runs before the handlers, and an
+ * event it refuses never reaches one.
+ */
+export function dispatchLast(socket: Socket, dispatcher: EventMiddleware): void {
+  middlewaresOf(socket).push(dispatcher);
+  Reflect.set(socket, 'use', useBeforeDispatcher);
+}
+
+/** One function shared by every socket (`this` is the socket), not a closure per socket. */
+function useBeforeDispatcher(this: Socket, middleware: EventMiddleware): Socket {
+  const middlewares = middlewaresOf(this);
+  middlewares.splice(middlewares.length - 1, 0, middleware);
+  return this;
+}
+
+/** Socket.IO keeps a socket's middlewares in `fns` and copies it each time it runs them. */
+function middlewaresOf(socket: Socket): EventMiddleware[] {
+  const middlewares: unknown = Reflect.get(socket, 'fns');
+  if (!Array.isArray(middlewares)) {
+    throw new Error("socket.io no longer keeps a socket's middlewares in Socket#fns");
+  }
+  return middlewares as EventMiddleware[];
 }
 
 /** Receives a gateway's handlers when one of the server's sockets connects to it. */

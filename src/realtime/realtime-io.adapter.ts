@@ -4,13 +4,14 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { MessageMappingProperties } from '@nestjs/websockets';
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { IncomingMessage } from 'node:http';
-import { isObservable } from 'rxjs';
+import { isObservable, type Subscription } from 'rxjs';
 import type { Socket as EngineSocket } from 'engine.io';
 import type { Namespace, Server, ServerOptions, Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { NodeEnv } from '../config/environment.js';
 import { RedisService, waitUntilReady, type RedisClient } from '../redis/redis.service.js';
 import {
+  dispatchLast,
   NamespaceRoutes,
   routeGatewaysThrough,
   type GatewayRoute,
@@ -18,6 +19,7 @@ import {
 } from './gateway-dispatch.js';
 import { boundedParser } from './bounded-parser.js';
 import { ClientAddresses } from '../common/client-address.js';
+import { ackFailure } from '../common/envelope.js';
 import { FailureLog, guarded } from '../common/failure-log.js';
 import { OriginPolicy } from './origin-policy.js';
 import { OutboundBufferWatch } from './outbound-buffer.watch.js';
@@ -49,6 +51,8 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
   private readonly outbound: OutboundBufferWatch;
   private readonly adapterClients: RedisClient[] = [];
   private readonly namespaceRoutes = new WeakMap<Namespace, NamespaceRoutes>();
+  /** Per socket, the Observable answers still running; see `follow`. */
+  private readonly liveResponses = new WeakMap<Socket, Set<Subscription>>();
 
   constructor(
     app: INestApplicationContext,
@@ -160,17 +164,31 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
   /**
    * One middleware per socket that routes by event name to every gateway of the namespace,
    * instead of a listener (and Nest's RxJS subscription) per handler per socket: the memory a
-   * connection costs no longer grows with the number of handlers or gateways. It is the last
-   * middleware, so an event refused by the per-socket gate (or by a middleware of the app's)
-   * never reaches a handler. Guards, pipes, interceptors, filters and acks run as before, inside
-   * the handler Nest built.
+   * connection costs no longer grows with the number of handlers or gateways. It stays the last
+   * middleware whenever the others are added, so it runs where Socket.IO would call the
+   * listeners: an event refused by the per-socket gate (or by a middleware of the app's, added
+   * at any time) never reaches a handler. Guards, pipes, interceptors, filters and acks run as
+   * before, inside the handler Nest built.
+   *
+   * An event that no handler and no listener of the socket (`auth:refresh`, say) takes is
+   * answered `NOT_FOUND` through its ack, and otherwise dropped, as Socket.IO drops an event
+   * nobody listens to.
    */
   private dispatchEvents(socket: Socket): void {
     const routes = this.routesOf(socket.nsp);
-    socket.use(
+    dispatchLast(
+      socket,
       guarded('dispatch an event', (packet: unknown[], next: (error?: Error) => void) => {
-        const matches = routes.get(packet[0]);
-        if (matches) for (const route of matches) this.dispatch(socket, route, packet);
+        // As Socket.IO does for its listeners: nothing reaches a handler once the socket is gone.
+        if (!socket.connected) return next();
+        const event = packet[0];
+        const matches = routes.get(event);
+        if (matches) {
+          for (const route of matches) this.dispatch(socket, route, packet);
+        } else if (socket.listenerCount(event as string) === 0) {
+          answerUnknownEvent(event, packet[packet.length - 1]);
+          return;
+        }
         next();
       }),
     );
@@ -194,17 +212,47 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     }
     Promise.resolve(result).then(
       (response) => {
+        // Nest's binding ends a socket's streams at its disconnect: a late answer is dropped.
+        if (!socket.connected) return;
         if (!isObservable(response)) {
           this.reply(socket, response, replyTo);
           return;
         }
-        response.subscribe({
-          next: (value) => this.reply(socket, value, replyTo),
-          error: (error: unknown) => handlerFailures.error('Gateway handler', error),
-        });
+        this.follow(
+          socket,
+          response.subscribe({
+            next: (value) => this.reply(socket, value, replyTo),
+            error: (error: unknown) => handlerFailures.error('Gateway handler', error),
+          }),
+        );
       },
       (error: unknown) => handlerFailures.error('Gateway handler', error),
     );
+  }
+
+  /**
+   * An Observable a handler answers with lives as long as its socket, as with Nest's binding:
+   * whatever is still subscribed at the disconnect is unsubscribed then. One set and one
+   * listener per socket, made with its first answer that does not complete at once.
+   */
+  private follow(socket: Socket, subscription: Subscription): void {
+    if (subscription.closed) return;
+    let live = this.liveResponses.get(socket);
+    if (!live) {
+      const responses = new Set<Subscription>();
+      live = responses;
+      this.liveResponses.set(socket, responses);
+      socket.once(
+        'disconnect',
+        guarded('end the answers of a closed socket', () => {
+          this.liveResponses.delete(socket);
+          for (const response of [...responses]) response.unsubscribe();
+        }),
+      );
+    }
+    const responses = live;
+    responses.add(subscription);
+    subscription.add(() => responses.delete(subscription));
   }
 
   private routesOf(namespace: Namespace): NamespaceRoutes {
@@ -224,18 +272,24 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
   }
 
   /**
-   * The hooks first, the dispatcher last: it is installed once the connection's listeners
-   * (gateways' `handleConnection` among them) have run, so that the gate and any middleware
-   * they add see an event before a handler does, as with Nest's listeners. No event of the
-   * socket can arrive before then: they come in later I/O callbacks.
+   * The dispatcher first, as it keeps itself behind every middleware added after it (the
+   * hooks' gate, then whatever gateways add), then the hooks. A socket whose dispatcher cannot
+   * be installed would receive events that reach no handler: it is closed instead.
    */
   private protect(namespace: Namespace): void {
     namespace.on('connection', (socket: Socket) => this.preAuth.settle(socket.conn));
+    namespace.on(
+      'connection',
+      guarded(
+        'install the event dispatcher',
+        (socket: Socket) => this.dispatchEvents(socket),
+        (_error, socket: Socket) => socket.disconnect(true),
+      ),
+    );
     for (const { use, onConnection } of this.hooks) {
       if (use) namespace.use(use);
       if (onConnection) namespace.on('connection', onConnection);
     }
-    namespace.on('connection', (socket: Socket) => queueMicrotask(() => this.dispatchEvents(socket)));
   }
 
   /** Refuses a foreign Origin during the handshake itself, for WebSocket upgrades too. */
@@ -250,4 +304,16 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     const allowed = this.originPolicy.allows(request.headers.origin);
     callback(allowed ? null : 'FORBIDDEN_ORIGIN', allowed);
   }
+}
+
+/** The longest part of an unknown event's name repeated in the answer. */
+const EVENT_NAME_ECHO_LIMIT = 100;
+
+/** `NOT_FOUND` through the ack; without one, nothing, as Socket.IO does for an unheard event. */
+function answerUnknownEvent(event: unknown, ack: unknown): void {
+  if (typeof ack !== 'function') return;
+  const name = String(event).slice(0, EVENT_NAME_ECHO_LIMIT);
+  (ack as (response: unknown) => void)(
+    ackFailure({ code: 'NOT_FOUND', message: `No handler for the event ${JSON.stringify(name)}` }),
+  );
 }

@@ -8,8 +8,13 @@ import { startApp, type RunningApp } from '../support/app.js';
 import { client, closeAll, connected, nextEvent } from '../support/clients.js';
 import {
   CLIENT_EVENTS,
+  CLIENT_EVENT_TABLE,
+  DEEP_NESTING,
+  deepValue,
   expectationFor,
+  HUGE_STRING,
   malformedPayloads,
+  unknownEvents,
   type EventRow,
   type Expectation,
   type MatrixFixture,
@@ -25,6 +30,7 @@ const PEER = 'matrix-peer';
 const ROLES = ['admin'];
 
 type Reply = { ok: boolean; data?: unknown; error?: ErrorBody };
+const NAMESPACES = Object.keys(CLIENT_EVENT_TABLE) as MatrixNamespace[];
 
 describe('malformed payloads on every client → server event (security)', () => {
   let running: RunningApp;
@@ -190,6 +196,52 @@ describe('malformed payloads on every client → server event (security)', () =>
           else expect(codes.filter((code) => code !== 'VALIDATION_FAILED')).toEqual([]);
         },
       );
+    },
+  );
+
+  describe.each(NAMESPACES.map((namespace) => [namespace] as const))(
+    '%s: an event no handler takes',
+    (namespace) => {
+      const cases = unknownEvents(namespace).map((unknown) => [unknown.name, unknown] as const);
+      let open: { socket: Socket; exceptions: ErrorBody[] } | undefined;
+      const socketFor = async () => {
+        if (!open?.socket.connected) open = await openSocket(namespace);
+        return open;
+      };
+
+      it.each(cases)('with an ack: %s answers NOT_FOUND', async (_name, { event }) => {
+        const { socket, exceptions } = await socketFor();
+        const before = exceptions.length;
+
+        for (const args of [[], [{}], [null, 'two']]) {
+          const reply = await ask(socket, event as string, args);
+          expect(reply).toEqual({ ok: false, error: { code: 'NOT_FOUND', message: expect.any(String) } });
+          // The answer names the event, never more than a short part of it.
+          expect(reply.error?.message.length).toBeLessThan(200);
+        }
+        // The gate still comes first: a payload it refuses is refused whatever the event.
+        expect(outcomeOf(await ask(socket, event as string, [deepValue(DEEP_NESTING, 'object')]))).toBe(
+          'VALIDATION_FAILED',
+        );
+
+        await FOLLOW_UPS[namespace](socket);
+        expect(socket.connected).toBe(true);
+        expect(exceptions.slice(before)).toEqual([]);
+      });
+
+      it.each(cases)('without an ack: %s is ignored', async (_name, { event }) => {
+        const { socket, exceptions } = await socketFor();
+        const before = exceptions.length;
+
+        socket.emit(event as string);
+        socket.emit(event as string, {});
+        socket.emit(event as string, HUGE_STRING, 'two');
+
+        // Events of a socket are handled in order: once this answers, the others were seen.
+        await FOLLOW_UPS[namespace](socket);
+        expect(socket.connected).toBe(true);
+        expect(exceptions.slice(before)).toEqual([]);
+      });
     },
   );
 

@@ -303,3 +303,33 @@ export function malformedPayloads(row: EventSpec): MalformedCase[] {
   );
   return cases;
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Events no handler of a namespace takes                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+export interface UnknownEvent {
+  name: string;
+  /** What the client sends as the event name; Socket.IO's parser also admits a number. */
+  event: string | number;
+}
+
+/**
+ * Names no gateway handler and no listener of `namespace` takes: answered `NOT_FOUND` through
+ * an ack and ignored without one. Among them a client → server event of the other namespace, a
+ * server → client event, and names an object lookup would find on `Object.prototype`.
+ */
+export function unknownEvents(namespace: MatrixNamespace): UnknownEvent[] {
+  const otherNamespace = namespace === '/' ? ChatEvent.SendMessage : SessionsEvent.List;
+  return [
+    { name: 'a made-up name', event: 'no:such:event' },
+    { name: `"${otherNamespace}", an event of the other namespace`, event: otherNamespace },
+    { name: `"${AuthEvent.Authenticated}", a server → client event`, event: AuthEvent.Authenticated },
+    { name: '"__proto__"', event: '__proto__' },
+    { name: '"constructor"', event: 'constructor' },
+    { name: '"hasOwnProperty"', event: 'hasOwnProperty' },
+    { name: 'an empty name', event: '' },
+    { name: 'a number as the name', event: 42 },
+    { name: 'a 10 KB name', event: 'e'.repeat(10 * 1024) },
+  ];
+}
