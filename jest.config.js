@@ -10,13 +10,35 @@ const swc = {
   sourceMaps: 'inline',
 };
 
-export default {
-  rootDir: '.',
+const TEST_TIMEOUT_MS = 30000;
+
+/** What every project shares: TypeScript through swc as native ESM. */
+const shared = {
+  rootDir: import.meta.dirname,
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   moduleFileExtensions: ['ts', 'js', 'json'],
-  testRegex: '(src|test)/.*\\.(spec|e2e-spec|cluster-spec|contract-spec|security-spec)\\.ts$',
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
-  testTimeout: 30000,
+  testTimeout: TEST_TIMEOUT_MS,
+};
+
+/** @returns {import('jest').Config} */
+const project = (displayName, testMatch) => ({ ...shared, displayName, testMatch: [testMatch] });
+
+/**
+ * One project per kind of suite, chosen with `--selectProjects` (see the `test:*` scripts):
+ * unit tests need nothing; e2e and security start the app in process (and `dist/` for the few
+ * that spawn it); contract and cluster need real servers (PostgreSQL, Redis).
+ * @type {import('jest').Config}
+ */
+export default {
+  testTimeout: TEST_TIMEOUT_MS,
+  projects: [
+    project('unit', '<rootDir>/src/**/*.spec.ts'),
+    project('e2e', '<rootDir>/test/e2e/**/*.e2e-spec.ts'),
+    project('contract', '<rootDir>/test/contract/**/*.contract-spec.ts'),
+    project('cluster', '<rootDir>/test/cluster/**/*.cluster-spec.ts'),
+    project('security', '<rootDir>/test/security/**/*.security-spec.ts'),
+  ],
 };

@@ -8,6 +8,7 @@ import {
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AuthModule } from './auth/auth.module.js';
 import { ChatModule } from './chat/chat.module.js';
+import { type Clock, ClockModule } from './common/clock.js';
 import { AppConfigModule, type AppConfigModuleOptions } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
@@ -23,6 +24,8 @@ import { SessionsModule } from './sessions/sessions.module.js';
 export interface AppModuleOptions extends AppConfigModuleOptions {
   /** Modules of a host application served beside Switchboard's, under the same auth and limits. */
   imports?: ModuleMetadata['imports'];
+  /** The time token expiries are checked against (default: the system clock). */
+  clock?: Clock;
 }
 
 @Module({})
@@ -34,6 +37,7 @@ export class AppModule implements NestModule {
       module: AppModule,
       imports: [
         configModule,
+        ClockModule.forRoot(options.clock),
         RedisModule,
         DatabaseModule,
         RealtimeModule,
@@ -46,6 +50,8 @@ export class AppModule implements NestModule {
       ],
       providers: [
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
+        // The one validation pass of both transports: every REST route and every gateway's
+        // events, a host application's included (`@RealtimeGateway` adds no pipe of its own).
         { provide: APP_PIPE, useFactory: createValidationPipe },
       ],
     };

@@ -1,4 +1,6 @@
 import { jest } from '@jest/globals';
+import { TestClock } from '../../test/support/test-clock.js';
+import { systemClock } from '../common/clock.js';
 import { ExpirySchedule } from './expiry-schedule.js';
 
 describe('ExpirySchedule', () => {
@@ -9,7 +11,7 @@ describe('ExpirySchedule', () => {
   beforeEach(() => {
     jest.useFakeTimers({ now: start });
     expired = [];
-    schedule = new ExpirySchedule<string>((entry) => expired.push(entry));
+    schedule = new ExpirySchedule<string>((entry) => expired.push(entry), systemClock);
   });
   afterEach(() => {
     schedule.clear();
@@ -75,5 +77,72 @@ describe('ExpirySchedule', () => {
     expect(expired).toEqual([]);
     jest.advanceTimersByTime(1000);
     expect(expired).toEqual(['far']);
+  });
+
+  describe('on a clock that jumps', () => {
+    let clock: TestClock;
+
+    beforeEach(() => {
+      clock = new TestClock();
+      schedule = new ExpirySchedule<string>((entry) => expired.push(entry), clock);
+    });
+
+    it('expires at once, before the jump returns, what the jump made due, and keeps waiting for the rest', () => {
+      schedule.schedule('first', start + 60_000);
+      schedule.schedule('second', start + 61_000);
+      schedule.schedule('later', start + 3_600_000);
+
+      clock.advance(59_999);
+      expect(expired).toEqual([]);
+      clock.advance(1);
+      expect(expired).toEqual(['first']);
+      clock.advance(1000);
+      expect(expired).toEqual(['first', 'second']);
+
+      expect(jest.getTimerCount()).toBe(1);
+      jest.advanceTimersByTime(3_600_000 - 61_000 - 1);
+      expect(expired).toEqual(['first', 'second']);
+      jest.advanceTimersByTime(1);
+      expect(expired).toEqual(['first', 'second', 'later']);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('re-arms its timer for the time left after a jump', () => {
+      schedule.schedule('entry', start + 10_000);
+      clock.advance(8000);
+      expect(expired).toEqual([]);
+
+      jest.advanceTimersByTime(1999);
+      expect(expired).toEqual([]);
+      jest.advanceTimersByTime(1);
+      expect(expired).toEqual(['entry']);
+    });
+
+    it('expires nothing on a jump once the entry is cancelled or the schedule cleared', () => {
+      schedule.schedule('cancelled', start + 1000);
+      schedule.cancel('cancelled');
+      clock.advance(5000);
+      schedule.schedule('cleared', start + 10_000);
+      schedule.clear();
+      clock.advance(60_000);
+
+      expect(expired).toEqual([]);
+      expect(jest.getTimerCount()).toBe(0);
+    });
+
+    it('stops listening to the clock once nothing is left to expire', () => {
+      const listening = jest.spyOn(clock, 'onJump');
+      schedule.schedule('a', start + 1000);
+      schedule.schedule('b', start + 2000);
+      expect(listening).toHaveBeenCalledTimes(1);
+
+      clock.advance(2000);
+      expect(expired).toEqual(['a', 'b']);
+      const timeAfter = clock.now();
+      schedule.schedule('c', timeAfter + 1000);
+      expect(listening).toHaveBeenCalledTimes(2);
+      jest.advanceTimersByTime(1000);
+      expect(expired).toEqual(['a', 'b', 'c']);
+    });
   });
 });

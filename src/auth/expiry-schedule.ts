@@ -1,3 +1,5 @@
+import type { Clock } from '../common/clock.js';
+
 /** setTimeout's ceiling; a later expiry is reached by re-arming when it fires. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -6,14 +8,22 @@ const MAX_TIMER_MS = 2_147_483_647;
  * A timer per connection would cost a `Timeout` each and, as every connection's delay differs,
  * one of Node's timer lists each too. Entries are grouped by the second they fall due in,
  * which loses nothing for token expiries (JWT `exp` is in whole seconds).
+ *
+ * Times are read from `clock`. The timer only measures elapsed time, so when the clock jumps
+ * forward the schedule looks again at once and expires whatever the jump made due.
  */
 export class ExpirySchedule<Entry> {
   private readonly dueBySecond = new Map<number, Set<Entry>>();
   private readonly secondOf = new Map<Entry, number>();
   private timer?: NodeJS.Timeout;
   private armedForSecond = Infinity;
+  /** Set while the timer is armed: a jump of the clock may have brought its time. */
+  private stopWatchingClock?: () => void;
 
-  constructor(private readonly onExpired: (entry: Entry) => void) {}
+  constructor(
+    private readonly onExpired: (entry: Entry) => void,
+    private readonly clock: Clock,
+  ) {}
 
   get size(): number {
     return this.secondOf.size;
@@ -44,9 +54,7 @@ export class ExpirySchedule<Entry> {
 
   /** Stops the timer; scheduled entries are forgotten. */
   clear(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.armedForSecond = Infinity;
+    this.disarm();
     this.dueBySecond.clear();
     this.secondOf.clear();
   }
@@ -54,15 +62,25 @@ export class ExpirySchedule<Entry> {
   private arm(second: number): void {
     clearTimeout(this.timer);
     this.armedForSecond = second;
-    const delay = Math.min(Math.max(second * 1000 - Date.now(), 0), MAX_TIMER_MS);
+    const delay = Math.min(Math.max(second * 1000 - this.clock.now(), 0), MAX_TIMER_MS);
     this.timer = setTimeout(() => this.fire(), delay);
     this.timer.unref();
+    this.stopWatchingClock ??= this.clock.onJump(() => this.fire());
+  }
+
+  private disarm(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.armedForSecond = Infinity;
+    this.stopWatchingClock?.();
+    this.stopWatchingClock = undefined;
   }
 
   private fire(): void {
+    clearTimeout(this.timer);
     this.timer = undefined;
     this.armedForSecond = Infinity;
-    const now = Date.now();
+    const now = this.clock.now();
     for (const [second, due] of [...this.dueBySecond]) {
       if (second * 1000 > now) continue;
       this.dueBySecond.delete(second);
@@ -74,5 +92,6 @@ export class ExpirySchedule<Entry> {
     let next = Infinity;
     for (const second of this.dueBySecond.keys()) next = Math.min(next, second);
     if (next !== Infinity) this.arm(next);
+    else this.disarm();
   }
 }

@@ -1,240 +1,14 @@
 import { jest } from '@jest/globals';
 import { Server } from 'socket.io';
-import { Adapter, type BroadcastOptions, type Room } from 'socket.io-adapter';
+import { InMemoryChatRepository } from '../../test/support/memory-chat.repository.js';
+import { RecordingAdapter } from '../../test/support/recording-adapter.js';
 import { buildAppConfig } from '../config/app-config.js';
 import { validateEnvironment } from '../config/environment.js';
-import type { Envelope } from '../common/envelope.js';
 import { AppError } from '../common/errors.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 import { CHAT_NAMESPACE, ChatEvent, ChatLimits } from './chat.events.js';
-import {
-  ChatRepository,
-  type DeleteMessageResult,
-  type EditMessageResult,
-  type InsertMessageResult,
-  type NewChat,
-  type NewMessage,
-} from './chat.repository.js';
 import { ChatService, type ChatActor } from './chat.service.js';
-import type { Chat, ChatMessage, ChatSummary, MessagePage } from './chat.types.js';
-
-/**
- * The `ChatRepository` contract in memory, strict about it: arguments the port forbids
- * (a page size below 1, a fractional limit) throw instead of being tolerated, and every result
- * is a copy, so the service can neither rely on lax input handling nor on shared state.
- */
-class InMemoryChatRepository extends ChatRepository {
-  private readonly chats = new Map<string, Omit<Chat, 'participantIds'> & { members: string[] }>();
-  private readonly messages: ChatMessage[] = [];
-  private readonly readPositions = new Map<string, number>();
-  private chatCount = 0;
-  /** Makes the next `insertMessage` fail, as a database that went away would. */
-  failNextInsert: Error | null = null;
-
-  createChat({ title, participantIds, createdBy }: NewChat): Promise<Chat> {
-    this.chatCount += 1;
-    const id = `chat-${this.chatCount}`;
-    this.chats.set(id, {
-      id,
-      title,
-      createdBy,
-      createdAt: new Date().toISOString(),
-      members: [...new Set(participantIds)],
-    });
-    return Promise.resolve(this.chatOf(id));
-  }
-
-  findChat(chatId: string): Promise<Chat | null> {
-    return Promise.resolve(this.chats.has(chatId) ? this.chatOf(chatId) : null);
-  }
-
-  listChatsForUser(userId: string): Promise<ChatSummary[]> {
-    const summaries = [...this.chats.values()]
-      .filter((chat) => chat.members.includes(userId))
-      .map((chat): ChatSummary => {
-        const own = this.messages.filter((message) => message.chatId === chat.id);
-        const readUpTo = this.readPositions.get(readKey(chat.id, userId)) ?? 0;
-        return {
-          ...this.chatOf(chat.id),
-          lastMessage: own.length > 0 ? structuredClone(own[own.length - 1]) : null,
-          unreadCount: own.filter((m) => m.id > readUpTo && m.senderId !== userId && !m.deletedAt).length,
-        };
-      });
-    return Promise.resolve(summaries.reverse());
-  }
-
-  chatIdsForUser(userId: string): Promise<string[]> {
-    return Promise.resolve(
-      [...this.chats.values()]
-        .filter((chat) => chat.members.includes(userId))
-        .map((chat) => chat.id)
-        .sort(),
-    );
-  }
-
-  isParticipant(chatId: string, userId: string): Promise<boolean> {
-    return Promise.resolve(this.chats.get(chatId)?.members.includes(userId) ?? false);
-  }
-
-  addMember(chatId: string, userId: string): Promise<boolean> {
-    const chat = this.chats.get(chatId);
-    if (!chat || chat.members.includes(userId)) return Promise.resolve(false);
-    chat.members.push(userId);
-    return Promise.resolve(true);
-  }
-
-  removeMember(chatId: string, userId: string): Promise<boolean> {
-    const chat = this.chats.get(chatId);
-    if (!chat?.members.includes(userId)) return Promise.resolve(false);
-    chat.members = chat.members.filter((member) => member !== userId);
-    return Promise.resolve(true);
-  }
-
-  insertMessage({ chatId, senderId, content, clientId }: NewMessage): Promise<InsertMessageResult> {
-    if (this.failNextInsert) {
-      const failure = this.failNextInsert;
-      this.failNextInsert = null;
-      return Promise.reject(failure);
-    }
-    if (!this.chats.has(chatId)) return Promise.reject(new Error(`Contract violated: no chat ${chatId}`));
-    const stored = this.messages.find(
-      (message) =>
-        clientId !== undefined &&
-        message.chatId === chatId &&
-        message.senderId === senderId &&
-        message.clientId === clientId,
-    );
-    if (stored) return Promise.resolve({ message: structuredClone(stored), created: false });
-    const message: ChatMessage = {
-      id: this.messages.length + 1,
-      chatId,
-      senderId,
-      content,
-      ...(clientId !== undefined && { clientId }),
-      createdAt: new Date().toISOString(),
-    };
-    this.messages.push(message);
-    return Promise.resolve({ message: structuredClone(message), created: true });
-  }
-
-  findMessage(messageId: number): Promise<ChatMessage | null> {
-    const message = this.messages[messageId - 1];
-    return Promise.resolve(message ? structuredClone(message) : null);
-  }
-
-  editMessage(messageId: number, content: string, editedAt: Date): Promise<EditMessageResult> {
-    const message = this.messages[messageId - 1];
-    if (!message) return Promise.resolve({ status: 'not_found' });
-    if (message.deletedAt) return Promise.resolve({ status: 'was_deleted' });
-    message.content = content;
-    message.editedAt = editedAt.toISOString();
-    return Promise.resolve({ status: 'edited', message: structuredClone(message) });
-  }
-
-  deleteMessage(messageId: number, deletedAt: Date): Promise<DeleteMessageResult> {
-    const message = this.messages[messageId - 1];
-    if (!message) return Promise.resolve({ status: 'not_found' });
-    if (message.deletedAt)
-      return Promise.resolve({ status: 'already_deleted', message: structuredClone(message) });
-    message.content = null;
-    message.deletedAt = deletedAt.toISOString();
-    return Promise.resolve({ status: 'deleted', message: structuredClone(message) });
-  }
-
-  findMessagesAfter(chatId: string, afterMessageId: number | undefined, limit: number): Promise<MessagePage> {
-    requirePageSize(limit);
-    const after = this.messages.filter((m) => m.chatId === chatId && m.id > (afterMessageId ?? 0));
-    return Promise.resolve({
-      messages: structuredClone(after.slice(0, limit)),
-      hasMore: after.length > limit,
-    });
-  }
-
-  findMessagesBefore(
-    chatId: string,
-    beforeMessageId: number | undefined,
-    limit: number,
-  ): Promise<MessagePage> {
-    requirePageSize(limit);
-    const before = this.messages.filter(
-      (m) => m.chatId === chatId && (beforeMessageId === undefined || m.id < beforeMessageId),
-    );
-    return Promise.resolve({
-      messages: structuredClone(before.slice(Math.max(before.length - limit, 0))),
-      hasMore: before.length > limit,
-    });
-  }
-
-  markRead(chatId: string, userId: string, messageId: number): Promise<number | null> {
-    if (this.messages[messageId - 1]?.chatId !== chatId) return Promise.resolve(null);
-    const key = readKey(chatId, userId);
-    const position = Math.max(this.readPositions.get(key) ?? 0, messageId);
-    this.readPositions.set(key, position);
-    return Promise.resolve(position);
-  }
-
-  storedMessages(chatId: string): ChatMessage[] {
-    return structuredClone(this.messages.filter((message) => message.chatId === chatId));
-  }
-
-  private chatOf(chatId: string): Chat {
-    const { members, ...chat } = this.chats.get(chatId)!;
-    return structuredClone({ ...chat, participantIds: members });
-  }
-}
-
-function readKey(chatId: string, userId: string): string {
-  return JSON.stringify([chatId, userId]);
-}
-
-function requirePageSize(limit: number): void {
-  if (!Number.isInteger(limit) || limit < 1) throw new Error(`Contract violated: page size ${limit}`);
-}
-
-interface Broadcast {
-  event: string;
-  data: unknown;
-  to: string[];
-  except: string[];
-}
-
-interface RoomChange {
-  of: string[];
-  rooms: string[];
-}
-
-/** Socket.IO's own in-memory adapter, noting every broadcast and room change it is asked for. */
-class RecordingAdapter extends Adapter {
-  readonly broadcasts: Broadcast[] = [];
-  readonly joins: RoomChange[] = [];
-  readonly leaves: RoomChange[] = [];
-
-  override broadcast(packet: { data: [string, Envelope] }, options: BroadcastOptions): void {
-    const [event, envelope] = packet.data;
-    expect(envelope).toEqual({ type: event, data: expect.anything(), timestamp: expect.any(String) });
-    this.broadcasts.push({
-      event,
-      data: envelope.data,
-      to: sorted(options.rooms),
-      except: sorted(options.except),
-    });
-    super.broadcast(packet, options);
-  }
-
-  override addSockets(options: BroadcastOptions, rooms: Room[]): void {
-    this.joins.push({ of: sorted(options.rooms), rooms });
-    super.addSockets(options, rooms);
-  }
-
-  override delSockets(options: BroadcastOptions, rooms: Room[]): void {
-    this.leaves.push({ of: sorted(options.rooms), rooms });
-    super.delSockets(options, rooms);
-  }
-}
-
-function sorted(rooms: Set<Room> | undefined): string[] {
-  return [...(rooms ?? [])].map(String).sort();
-}
+import type { Chat, ChatMessage } from './chat.types.js';
 
 const config = buildAppConfig(
   validateEnvironment({ NODE_ENV: 'test', JWT_SECRET: 'unit-test-secret', CHAT_MAX_CONTENT: '10' }),
@@ -278,13 +52,12 @@ describe('ChatService', () => {
     jest.useRealTimers();
   });
 
-  const events = () => adapter.broadcasts.map((broadcast) => broadcast.event);
+  const events = () => adapter.events();
 
   async function chatOf(...members: ChatActor[]): Promise<Chat> {
     const [creator, ...others] = members;
     const chat = await service.createChat(creator, { participantIds: others.map((member) => member.userId) });
-    adapter.broadcasts.length = 0;
-    adapter.joins.length = 0;
+    adapter.reset();
     return chat;
   }
 
@@ -602,6 +375,7 @@ describe('ChatService', () => {
   });
 
   describe('typing', () => {
+    const idleMs = config.chat.typingIdleMs;
     let chat: Chat;
     const stateOf = (isTyping: boolean) => ({ chatId: chat.id, userId: 'alice', isTyping });
     const typingTo = () => ({ to: [`chat:${chat.id}`], except: ['user:alice'] });
@@ -624,11 +398,13 @@ describe('ChatService', () => {
       ]);
     });
 
-    it('ends a state not refreshed for three seconds, and each refresh postpones the end', async () => {
+    it('ends a state not refreshed for three seconds by default, and each refresh postpones the end', async () => {
+      expect(idleMs).toBe(3000);
+
       await service.startTyping(alice, chat.id, 'socket-1');
-      jest.advanceTimersByTime(ChatLimits.typingIdleMs - 1);
+      jest.advanceTimersByTime(idleMs - 1);
       await service.startTyping(alice, chat.id, 'socket-1');
-      jest.advanceTimersByTime(ChatLimits.typingIdleMs - 1);
+      jest.advanceTimersByTime(idleMs - 1);
       expect(events()).not.toContain(ChatEvent.StopTyping);
 
       jest.advanceTimersByTime(1);
@@ -638,7 +414,7 @@ describe('ChatService', () => {
         data: stateOf(false),
         ...typingTo(),
       });
-      jest.advanceTimersByTime(ChatLimits.typingIdleMs * 2);
+      jest.advanceTimersByTime(idleMs * 2);
       expect(events().filter((event) => event === ChatEvent.StopTyping)).toHaveLength(1);
     });
 
@@ -646,7 +422,7 @@ describe('ChatService', () => {
       expect(await service.stopTyping(alice, chat.id)).toEqual(stateOf(false));
       await service.startTyping(alice, chat.id, 'socket-1');
       await service.stopTyping(alice, chat.id);
-      jest.advanceTimersByTime(ChatLimits.typingIdleMs * 2);
+      jest.advanceTimersByTime(idleMs * 2);
 
       expect(events()).toEqual([ChatEvent.Typing, ChatEvent.StopTyping]);
     });
@@ -664,7 +440,7 @@ describe('ChatService', () => {
         data: stateOf(false),
         ...typingTo(),
       });
-      jest.advanceTimersByTime(ChatLimits.typingIdleMs * 2);
+      jest.advanceTimersByTime(idleMs * 2);
       expect(events()).toEqual([ChatEvent.Typing, ChatEvent.StopTyping]);
     });
 
@@ -688,6 +464,34 @@ describe('ChatService', () => {
       expect((await failureOf(service.startTyping(eve, chat.id, 'socket-9'))).code).toBe('NOT_FOUND');
       expect((await failureOf(service.stopTyping(eve, chat.id))).code).toBe('NOT_FOUND');
       expect(adapter.broadcasts).toEqual([]);
+    });
+
+    it('ends a state after CHAT_TYPING_IDLE_MS when that is configured', async () => {
+      const quick = buildAppConfig(
+        validateEnvironment({ NODE_ENV: 'test', JWT_SECRET: 'unit-test-secret', CHAT_TYPING_IDLE_MS: '200' }),
+      );
+      const realtime = new RealtimeServer();
+      realtime.attach(io);
+      const quickService = new ChatService(repository, realtime, quick);
+      try {
+        await quickService.startTyping(alice, chat.id, 'socket-1');
+        jest.advanceTimersByTime(150);
+        await quickService.startTyping(alice, chat.id, 'socket-1');
+        jest.advanceTimersByTime(199);
+        expect(events()).toEqual([ChatEvent.Typing]);
+
+        jest.advanceTimersByTime(1);
+
+        expect(adapter.broadcasts.at(-1)).toEqual({
+          event: ChatEvent.StopTyping,
+          data: stateOf(false),
+          ...typingTo(),
+        });
+        await quickService.startTyping(alice, chat.id, 'socket-1');
+        expect(events()).toEqual([ChatEvent.Typing, ChatEvent.StopTyping, ChatEvent.Typing]);
+      } finally {
+        quickService.onModuleDestroy();
+      }
     });
   });
 

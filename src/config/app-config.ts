@@ -22,7 +22,6 @@ export type RedisTarget =
  */
 export class AppConfig {
   readonly env!: NodeEnv;
-  readonly isProduction!: boolean;
   readonly server!: {
     readonly port: number;
     readonly host: string;
@@ -66,7 +65,11 @@ export class AppConfig {
   readonly redis!: RedisTarget | null;
   readonly presence!: { readonly ttlMs: number; readonly graceMs: number };
   readonly database!: DatabaseTarget;
-  readonly chat!: { readonly maxContentLength: number };
+  readonly chat!: {
+    readonly maxContentLength: number;
+    /** A typing state not refreshed for this long ends by itself. */
+    readonly typingIdleMs: number;
+  };
 }
 
 export interface BuildConfigOptions {
@@ -75,12 +78,10 @@ export interface BuildConfigOptions {
 }
 
 export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOptions = {}): AppConfig {
-  const isProduction = env.NODE_ENV === NodeEnv.Production;
   const key = jwtKeySource(env, options);
   const keyPrefix = env.REDIS_KEY_PREFIX;
   const config: AppConfig = {
     env: env.NODE_ENV,
-    isProduction,
     server: {
       port: env.PORT,
       host: env.HOST,
@@ -123,7 +124,7 @@ export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOp
         : null,
     presence: { ttlMs: env.PRESENCE_TTL_MS, graceMs: env.PRESENCE_GRACE_MS },
     database: databaseTarget(env),
-    chat: { maxContentLength: env.CHAT_MAX_CONTENT },
+    chat: { maxContentLength: env.CHAT_MAX_CONTENT, typingIdleMs: env.CHAT_TYPING_IDLE_MS },
   };
   return Object.assign(new AppConfig(), config);
 }

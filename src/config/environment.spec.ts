@@ -35,9 +35,35 @@ describe('environment validation', () => {
     ['JWT_ALGORITHMS', { JWT_ALGORITHMS: 'none' }],
     ['MAX_PAYLOAD_BYTES', { MAX_PAYLOAD_BYTES: '10' }],
     ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: 'a:1,b' }],
+    ['CORS_ORIGINS', { CORS_ORIGINS: '*.example.com' }],
+    ['CORS_ORIGINS', { CORS_ORIGINS: 'https://app.example.com/path' }],
+    ['CORS_ORIGINS', { CORS_ORIGINS: 'https://app.example.com,ftp://files.example.com' }],
+    ['CORS_ORIGINS', { CORS_ORIGINS: 'https://app.*.example.com' }],
+    ['TRUST_PROXY', { TRUST_PROXY: 'the load balancer' }],
+    ['CHAT_TYPING_IDLE_MS', { CHAT_TYPING_IDLE_MS: '10' }],
   ])('names %s when its value is bad', (variable, env) => {
     const problems = problemsOf({ JWT_SECRET: 'secret', ...env });
     expect(problems.some((problem) => problem.startsWith(variable))).toBe(true);
+  });
+
+  it('accepts origins, wildcard subdomains and * in CORS_ORIGINS', () => {
+    const config = buildAppConfig(
+      validateEnvironment({
+        JWT_SECRET: 'secret',
+        CORS_ORIGINS:
+          'https://app.example.com, https://*.example.com,http://localhost:5173,http://[::1]:8080,*',
+      }),
+    );
+    expect(config.limits.corsOrigins).toHaveLength(5);
+  });
+
+  it('reads TRUST_PROXY as a hop count or trusted addresses', () => {
+    const trustOf = (value: string) =>
+      buildAppConfig(validateEnvironment({ JWT_SECRET: 'secret', TRUST_PROXY: value })).server.trustProxy;
+    expect(trustOf('false')).toEqual({ kind: 'none' });
+    expect(trustOf('true')).toEqual({ kind: 'hops', hops: 1 });
+    expect(trustOf('2')).toEqual({ kind: 'hops', hops: 2 });
+    expect(trustOf('loopback, 10.0.0.0/8')).toEqual({ kind: 'addresses', list: ['loopback', '10.0.0.0/8'] });
   });
 
   it('requires a key in production and a long secret', () => {

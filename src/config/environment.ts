@@ -1,4 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
+import { corsOriginProblems } from './cors-origins.js';
 import { parseTrustProxy } from './trust-proxy.js';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
@@ -200,6 +201,10 @@ export class EnvironmentVariables {
 
   @Integer(1, 100000)
   CHAT_MAX_CONTENT = 4000;
+
+  /** A typing state not refreshed for this long ends by itself (`user:stop-typing`). */
+  @Integer(100, 60000)
+  CHAT_TYPING_IDLE_MS = 3000;
 }
 
 export class ConfigValidationError extends Error {
@@ -246,6 +251,7 @@ function crossFieldProblems(env: EnvironmentVariables): string[] {
       problems.push('JWT_ALGORITHMS: JWT_PUBLIC_KEY and JWT_JWKS_URL need RS*/ES*/PS* algorithms');
     }
   }
+  problems.push(...corsOriginProblems(env.CORS_ORIGINS).map((problem) => `CORS_ORIGINS: ${problem}`));
   try {
     parseTrustProxy(env.TRUST_PROXY);
   } catch (error) {

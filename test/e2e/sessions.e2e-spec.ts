@@ -1,20 +1,35 @@
+import type { Socket } from 'socket.io-client';
 import request from 'supertest';
+import type { ApiResponse } from '../../src/common/http-response.js';
+import type {
+  AckResponse,
+  SessionsClientEvents,
+  SessionsCountPayload,
+  SessionsListResult,
+  SessionsServerEvents,
+} from '../../src/contracts/index.js';
 import { startApp, type RunningApp } from '../support/app.js';
 import { client, connected, disconnected, nextEvent, refused, closeAll } from '../support/clients.js';
 import { signToken } from '../support/tokens.js';
 
+/** A `/` socket as a TypeScript client types it, from the published contracts. */
+type SessionsSocket = Socket<SessionsServerEvents, SessionsClientEvents>;
+/** What the server sends with `event` on `/`. */
+type Received<E extends keyof SessionsServerEvents> = Parameters<SessionsServerEvents[E]>[0];
+
 /** A REST body, typed by the test that reads it. */
 const body = <T>(response: { body: unknown }) => response.body as T;
-type Page = { data: { sessions: { id: string; userId: string }[]; totalCount: number } };
+type CountBody = ApiResponse<SessionsCountPayload & { timestamp: string }>;
+type Page = ApiResponse<SessionsListResult>;
 
-type Ack<T = unknown> =
-  { ok: true; data: T } | { ok: false; error: { code: string; message: string; details?: unknown } };
+/** The same socket untyped, for payloads (or an emit without an ack) that the contract refuses. */
+const raw = (socket: SessionsSocket): Socket => socket;
 
 describe('sessions (e2e)', () => {
   let running: RunningApp;
-  const sockets: ReturnType<typeof client>[] = [];
-  const open = (token: string, namespace = '/') => {
-    const socket = client(running.url, namespace, { auth: { token } });
+  const sockets: SessionsSocket[] = [];
+  const open = (token: string): SessionsSocket => {
+    const socket: SessionsSocket = client(running.url, '/', { auth: { token } });
     sockets.push(socket);
     return socket;
   };
@@ -34,8 +49,7 @@ describe('sessions (e2e)', () => {
   async function waitForCount(expected: number): Promise<void> {
     for (let attempt = 0; attempt < 100; attempt += 1) {
       const response = await http().get('/api/sessions/count').set(bearer(adminToken));
-      if (body<{ data: { activeSessionsCount: number } }>(response).data.activeSessionsCount === expected)
-        return;
+      if (body<CountBody>(response).data.activeSessionsCount === expected) return;
       await new Promise((resolve) => setImmediate(resolve));
     }
     throw new Error(`count never reached ${expected}`);
@@ -45,9 +59,7 @@ describe('sessions (e2e)', () => {
     const alice = open(signToken({ sub: 'alice' }));
     await connected(alice);
     await connected(open(signToken({ sub: 'bob' })));
-    const overSocket = (await alice.emitWithAck('sessions:count', {})) as Ack<{
-      activeSessionsCount: number;
-    }>;
+    const overSocket = await alice.emitWithAck('sessions:count', {});
     const overHttp = await http()
       .get('/api/sessions/count')
       .set(bearer(signToken({ sub: 'alice' })));
@@ -63,7 +75,7 @@ describe('sessions (e2e)', () => {
     const token = signToken({ sub: 'alice' });
     const root = open(token);
     await connected(root);
-    const count = (await root.emitWithAck('sessions:count', {})) as Ack<{ activeSessionsCount: number }>;
+    const count = await root.emitWithAck('sessions:count', {});
     expect(count).toEqual({ ok: true, data: { activeSessionsCount: 1 } });
   });
 
@@ -71,7 +83,7 @@ describe('sessions (e2e)', () => {
     const watcher = open(signToken({ sub: 'watcher' }));
     await connected(watcher);
     const pushed = new Promise<number>((resolve) => {
-      watcher.on('sessions:count', (event: { type: string; data: { activeSessionsCount: number } }) => {
+      watcher.on('sessions:count', (event) => {
         expect(event.type).toBe('sessions:count');
         if (event.data.activeSessionsCount === 2) resolve(event.data.activeSessionsCount);
       });
@@ -83,7 +95,7 @@ describe('sessions (e2e)', () => {
   it('answers ping with the server time', async () => {
     const socket = open(signToken());
     await connected(socket);
-    const ack = (await socket.emitWithAck('ping', {})) as Ack<{ pong: string }>;
+    const ack = await socket.emitWithAck('ping', {});
     expect(ack.ok).toBe(true);
     if (ack.ok) expect(Math.abs(Date.parse(ack.data.pong) - Date.now())).toBeLessThan(60_000);
   });
@@ -94,10 +106,7 @@ describe('sessions (e2e)', () => {
       await connected(open(signToken({ sub: 'bob', sid: 's-bob' })));
       const admin = open(adminToken);
       await connected(admin);
-      const first = (await admin.emitWithAck('sessions:list', { page: 1, limit: 2 })) as Ack<{
-        sessions: { id: string; userId: string; namespaces: string[] }[];
-        totalCount: number;
-      }>;
+      const first = await admin.emitWithAck('sessions:list', { page: 1, limit: 2 });
       expect(first.ok).toBe(true);
       if (!first.ok) return;
       expect(first.data.totalCount).toBe(3);
@@ -113,18 +122,16 @@ describe('sessions (e2e)', () => {
         userAgent: expect.any(String),
         ipAddress: expect.any(String),
       });
-      const second = (await admin.emitWithAck('sessions:list', { page: 2, limit: 2 })) as Ack<{
-        sessions: unknown[];
-      }>;
+      const second = await admin.emitWithAck('sessions:list', { page: 2, limit: 2 });
       expect(second.ok && second.data.sessions).toHaveLength(1);
     });
 
     it('refuses sessions:list to a non-admin with FORBIDDEN and keeps the socket', async () => {
       const socket = open(signToken({ sub: 'eve' }));
       await connected(socket);
-      const ack = (await socket.emitWithAck('sessions:list', {})) as Ack;
+      const ack = await socket.emitWithAck('sessions:list', {});
       expect(ack).toEqual({ ok: false, error: { code: 'FORBIDDEN', message: expect.any(String) } });
-      expect(((await socket.emitWithAck('ping', {})) as Ack).ok).toBe(true);
+      expect((await socket.emitWithAck('ping', {})).ok).toBe(true);
     });
 
     it.each([
@@ -135,17 +142,17 @@ describe('sessions (e2e)', () => {
     ])('answers VALIDATION_FAILED for %s and keeps the socket', async (_case, payload) => {
       const admin = open(adminToken);
       await connected(admin);
-      const ack = (await admin.emitWithAck('sessions:list', payload)) as Ack;
+      const ack = (await raw(admin).emitWithAck('sessions:list', payload)) as AckResponse<SessionsListResult>;
       expect(ack.ok).toBe(false);
       if (!ack.ok) expect(ack.error.code).toBe('VALIDATION_FAILED');
-      expect(((await admin.emitWithAck('ping', {})) as Ack).ok).toBe(true);
+      expect((await admin.emitWithAck('ping', {})).ok).toBe(true);
     });
 
     it('emits the error as exception when the event has no ack', async () => {
       const socket = open(signToken({ sub: 'eve' }));
       await connected(socket);
-      const exception = nextEvent<{ code: string }>(socket, 'exception');
-      socket.emit('sessions:list', {});
+      const exception = nextEvent<Received<'exception'>>(socket, 'exception');
+      raw(socket).emit('sessions:list', {});
       expect(await exception).toEqual({ code: 'FORBIDDEN', message: expect.any(String) });
     });
 
@@ -156,6 +163,7 @@ describe('sessions (e2e)', () => {
         .get('/api/sessions')
         .set(bearer(signToken({ sub: 'alice' })));
       expect(forbidden.status).toBe(403);
+      expect(forbidden.body).toMatchObject({ statusCode: 403, code: 'FORBIDDEN' });
       const all = await http().get('/api/sessions?page=1&limit=10').set(bearer(adminToken));
       expect(all.status).toBe(200);
       expect(body<Page>(all).data.totalCount).toBe(2);
@@ -166,6 +174,7 @@ describe('sessions (e2e)', () => {
       expect(bad.body).toEqual({
         statusCode: 400,
         error: 'Bad Request',
+        code: 'VALIDATION_FAILED',
         message: expect.stringContaining('limit'),
         details: expect.any(Array),
       });
@@ -178,7 +187,8 @@ describe('sessions (e2e)', () => {
         .get('/api/sessions/me')
         .set(bearer(signToken({ sub: 'alice' })));
       expect(response.status).toBe(200);
-      expect(body<Page>(response).data.sessions.map((session) => session.id)).toEqual(['mine']);
+      const mine = body<ApiResponse<Pick<SessionsListResult, 'sessions'>>>(response);
+      expect(mine.data.sessions.map((session) => session.id)).toEqual(['mine']);
     });
   });
 
@@ -187,10 +197,10 @@ describe('sessions (e2e)', () => {
       const token = signToken({ sub: 'alice', sid: 'to-revoke' });
       const socket = open(token);
       await connected(socket);
-      const revoked = nextEvent<{ type: string; data: { sessionId: string } }>(socket, 'auth:revoked');
+      const revoked = nextEvent<Received<'auth:revoked'>>(socket, 'auth:revoked');
       const response = await http().delete('/api/sessions/to-revoke').set(bearer(token));
       expect(response.status).toBe(200);
-      expect(body<{ data: unknown }>(response).data).toEqual({ sessionId: 'to-revoke', disconnected: 1 });
+      expect(body<ApiResponse<unknown>>(response).data).toEqual({ sessionId: 'to-revoke', disconnected: 1 });
       expect((await revoked).data.sessionId).toBe('to-revoke');
       await disconnected(socket);
       const again = await refused(open(token));
@@ -202,7 +212,7 @@ describe('sessions (e2e)', () => {
     it('revokes a session without sid by its connection id, refusing that token afterwards', async () => {
       const token = signToken({ sub: 'alice' });
       const socket = open(token);
-      const { data } = await connected<{ data: { sessionId: string } }>(socket);
+      const { data } = await connected<Received<'authenticated'>>(socket);
       const response = await http().delete(`/api/sessions/${data.sessionId}`).set(bearer(token));
       expect(response.status).toBe(200);
       await disconnected(socket);
@@ -218,7 +228,7 @@ describe('sessions (e2e)', () => {
         .set(bearer(signToken({ sub: 'mallory' })));
       expect(response.status).toBe(404);
       expect(bob.connected).toBe(true);
-      expect(((await bob.emitWithAck('ping', {})) as Ack).ok).toBe(true);
+      expect((await bob.emitWithAck('ping', {})).ok).toBe(true);
     });
 
     it('lets an admin revoke any session', async () => {
@@ -234,7 +244,12 @@ describe('sessions (e2e)', () => {
         .delete('/api/sessions/no-such-session')
         .set(bearer(signToken({ sub: 'alice' })));
       expect(response.status).toBe(404);
-      expect(body<{ statusCode: number }>(response).statusCode).toBe(404);
+      expect(response.body).toEqual({
+        statusCode: 404,
+        error: 'Not Found',
+        code: 'NOT_FOUND',
+        message: expect.any(String),
+      });
     });
   });
 

@@ -21,11 +21,12 @@ const BASE_ENV: Record<string, string> = {
 
 /**
  * Starts the real app in this process on an ephemeral port. The configuration comes only
- * from `env` (over test defaults), never from the developer's `.env` or shell.
+ * from `env` (over test defaults), never from the developer's `.env` or shell. With a `clock`
+ * (a `TestClock`), token expiry follows that clock instead of the system time.
  */
 export async function startApp(
   env: Record<string, string> = {},
-  options: Pick<CreateAppOptions, 'imports'> = {},
+  options: Pick<CreateAppOptions, 'imports' | 'clock'> = {},
 ): Promise<RunningApp> {
   const saved = process.env;
   process.env = { PATH: saved.PATH ?? '', ...BASE_ENV, ...env };

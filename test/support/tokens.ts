@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import jwt, { type SignOptions } from 'jsonwebtoken';
+import type { Clock } from '../../src/common/clock.js';
 import { TEST_SECRET } from './app.js';
 
 export interface TestTokenClaims {
@@ -24,4 +25,13 @@ export function signToken(
       ...options,
     },
   );
+}
+
+/**
+ * A token as `signToken` makes it, dated by `clock` instead of the system time: the one to hand an
+ * app whose `TestClock` was set forward, which would find a token dated by the system time expired.
+ */
+export function signTokenAt(clock: Clock, claims: TestTokenClaims = {}, expiresInS = 3600): string {
+  const now = Math.floor(clock.now() / 1000);
+  return signToken({ iat: now, exp: now + expiresInS, ...claims });
 }
