@@ -6,8 +6,10 @@ import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { createRateLimiter } from '../redis/rate-limiter.js';
 import { createValidationPipe } from '../common/validation.js';
+import { userRoom } from '../realtime/rooms.js';
 import { RedisService } from '../redis/redis.service.js';
 import { ClientAddresses } from '../common/client-address.js';
+import { Clock } from '../common/clock.js';
 import { ConnectionRegistry } from '../connections/connection-registry.js';
 import {
   carryToken,
@@ -24,10 +26,9 @@ import { GATEWAY_NAMESPACE_KEY, ROLES_KEY } from './auth.metadata.js';
 import { AuthEvent, type RefreshResult } from './auth.events.js';
 import { RefreshRequestDto } from './dto/refresh.dto.js';
 import { ExpirySchedule } from './expiry-schedule.js';
-import { RevocationStore, tokenFingerprint } from './revocation.store.js';
 import { hasAnyRole } from './roles.js';
+import { AuthenticationFailure, TokenAdmission, type AdmittedToken } from './token-admission.js';
 import { extractHandshakeToken } from './token-extractor.js';
-import { TokenVerificationError, TokenVerifier, type VerifiedToken } from './token-verifier.js';
 
 /**
  * Authentication of live sockets, on every namespace: the handshake middleware that refuses
@@ -41,9 +42,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
   private readonly failures = new FailureLog(SocketAuthenticator.name);
   private readonly connections = new WeakMap<object, ConnectionState>();
   private readonly rolesByNamespace = new Map<string, string[]>();
-  private readonly expiries = new ExpirySchedule<ConnectionState>(
-    guarded('expire a connection', (connection: ConnectionState) => this.expire(connection)),
-  );
+  private readonly expiries: ExpirySchedule<ConnectionState>;
   /** Connections with an `auth:refresh` under way: one at a time, so refreshes cannot pile up. */
   private readonly refreshing = new WeakSet<ConnectionState>();
   private readonly validation = createValidationPipe();
@@ -52,14 +51,18 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
 
   constructor(
     private readonly config: AppConfig,
-    private readonly verifier: TokenVerifier,
-    private readonly revocations: RevocationStore,
+    private readonly admission: TokenAdmission,
     private readonly registry: ConnectionRegistry,
     private readonly discovery: DiscoveryService,
     private readonly reflector: Reflector,
     private readonly addresses: ClientAddresses,
     redis: RedisService,
+    private readonly clock: Clock,
   ) {
+    this.expiries = new ExpirySchedule<ConnectionState>(
+      guarded('expire a connection', (connection: ConnectionState) => this.expire(connection)),
+      clock,
+    );
     this.handshakeLimiter = createRateLimiter(redis, {
       name: 'handshake',
       points: config.limits.handshakesPerIpPerMin,
@@ -166,6 +169,8 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     const connection = known?.token === token ? known : await this.admitConnection(socket, token);
     this.requireNamespaceRoles(socket.nsp.name, connection.identity.roles);
     (socket.data as Partial<SocketData>).connection = connection;
+    // Before the socket connects, so that anything sent to the user reaches it from the start.
+    await socket.join(userRoom(connection.identity.userId));
   }
 
   /** The first namespace of a connection runs the full check; its other namespaces reuse it. */
@@ -200,26 +205,14 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     }
   }
 
-  /**
-   * The checks every token gets, at a handshake and at `auth:refresh` alike: signature and
-   * claims, then revocation of its session (its `sid`, else the connection's own id) or of the
-   * token itself.
-   */
-  private async admitToken(token: string, connectionId: string): Promise<AdmittedToken> {
-    let verified: VerifiedToken;
+  /** The token decision shared with HTTP; the session is the connection's own without a `sid`. */
+  private async admitToken(token: string, connectionId: string): Promise<AdmittedToken<string>> {
     try {
-      verified = await this.verifier.verify(token);
+      return await this.admission.admit(token, connectionId);
     } catch (error) {
-      if (!(error instanceof TokenVerificationError)) throw error;
-      if (error.detail !== error.message) this.failures.warn(`Token refused: ${error.detail}`);
-      throw new HandshakeError(error.code, error.message);
+      if (error instanceof AuthenticationFailure) throw new HandshakeError(error.code, error.message);
+      throw error;
     }
-    const sessionId = verified.sessionId ?? connectionId;
-    const fingerprint = tokenFingerprint(token);
-    if (await this.revocations.isRevoked({ sessionId, tokenFingerprints: [fingerprint] })) {
-      throw new HandshakeError('AUTH_REVOKED', 'This session was revoked');
-    }
-    return { verified, sessionId, fingerprint };
   }
 
   private async consumeHandshakeAllowance(address: string): Promise<void> {
@@ -273,7 +266,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
       answer(socket, ack, ackFailure({ code: 'RATE_LIMITED', message: 'Too many events; slow down' }));
       return;
     }
-    if (event !== AuthEvent.Refresh && connectionOf(socket).identity.expiresAt <= Date.now()) {
+    if (event !== AuthEvent.Refresh && connectionOf(socket).identity.expiresAt <= this.clock.now()) {
       const expired = {
         code: 'UNAUTHORIZED' as const,
         message: 'Token expired; send auth:refresh with a new token',
@@ -367,12 +360,12 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     token: string,
   ): Promise<AckResponse<RefreshResult>> {
     const { identity } = connection;
-    let admitted: AdmittedToken;
+    let admitted: AdmittedToken<string>;
     try {
-      admitted = await this.admitToken(token, identity.connectionId);
+      admitted = await this.admission.admit(token, identity.connectionId);
     } catch (error) {
-      if (!(error instanceof HandshakeError)) throw error;
-      return ackFailure({ code: 'UNAUTHORIZED', message: error.description, details: { code: error.code } });
+      if (!(error instanceof AuthenticationFailure)) throw error;
+      return ackFailure(AppError.unauthenticated(error.code, error.message).toBody());
     }
     const { verified, sessionId, fingerprint } = admitted;
     if (verified.userId !== identity.userId) {
@@ -416,12 +409,6 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
       },
     });
   }
-}
-
-interface AdmittedToken {
-  verified: VerifiedToken;
-  sessionId: string;
-  fingerprint: string;
 }
 
 function internalFailure(): AckResponse<never> {

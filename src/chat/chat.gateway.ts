@@ -13,7 +13,7 @@ import { RealtimeGateway } from '../realtime/realtime-gateway.decorator.js';
 import { identityOf } from '../connections/connection.types.js';
 import { HandshakeError } from '../common/errors.js';
 import { CHAT_NAMESPACE, ChatEvent, type ReadReceipt, type TypingState } from './chat.events.js';
-import { ChatService, userRoom } from './chat.service.js';
+import { ChatService } from './chat.service.js';
 import type { ChatMessage, MessagePage } from './chat.types.js';
 import {
   DeleteMessageDto,
@@ -25,7 +25,7 @@ import {
 } from './dto/message.dto.js';
 
 /**
- * The `/chat` namespace (PROTOCOL §4). A socket is in `user:<id>` and in the room of every chat
+ * The `/chat` namespace (docs/protocol.md, Chat). A socket is in `user:<id>` and in the room of every chat
  * of its user before it connects, so the `authenticated` event already finds it there.
  */
 @RealtimeGateway(CHAT_NAMESPACE)
@@ -104,6 +104,6 @@ export class ChatGateway implements OnGatewayInit<Namespace>, OnGatewayDisconnec
 
   private async joinRooms(socket: Socket): Promise<void> {
     const { userId } = identityOf(socket);
-    await socket.join([userRoom(userId), ...(await this.chat.chatRoomsOf(userId))]);
+    await socket.join(await this.chat.chatRoomsOf(userId));
   }
 }

@@ -3,14 +3,14 @@ import type { Namespace } from 'socket.io';
 import type { Principal } from '../auth/principal.js';
 import { hasAnyRole, Role } from '../auth/roles.js';
 import { AppConfig } from '../config/app-config.js';
-import { envelope } from '../common/envelope.js';
 import { AppError } from '../common/errors.js';
+import type { RealtimeChannel } from '../realtime/realtime-channel.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
+import { userRoom } from '../realtime/rooms.js';
 import {
   CHAT_NAMESPACE,
   ChatEvent,
   ChatLimits,
-  type ChatServerEvent,
   type ChatServerPayloads,
   type CreateChatRequest,
   type DeleteMessageRequest,
@@ -32,19 +32,9 @@ import { TypingTracker, type TypingKey } from './typing.tracker.js';
 /** Who acts on a chat: any `Principal` will do, and so will an importing service's own user. */
 export type ChatActor = Pick<Principal, 'userId' | 'roles'>;
 
-/** Every socket of a user, on every instance. */
-export function userRoom(userId: string): string {
-  return `user:${userId}`;
-}
-
 /** Every socket of every participant of a chat, on every instance. */
 export function chatRoom(chatId: string): string {
   return `chat:${chatId}`;
-}
-
-interface Audience {
-  rooms: string[];
-  except?: string;
 }
 
 /**
@@ -59,17 +49,23 @@ interface Audience {
  */
 @Injectable()
 export class ChatService implements OnModuleDestroy {
-  private readonly typing = new TypingTracker({
-    idleMs: ChatLimits.typingIdleMs,
-    rebroadcastMs: ChatLimits.typingRebroadcastMs,
-    onIdle: (key) => this.announceTyping(key, false),
-  });
+  private readonly typing: TypingTracker;
+
+  /** The one way out to clients: `data` is typed by the event (`ChatServerPayloads`). */
+  private readonly channel: RealtimeChannel<ChatServerPayloads>;
 
   constructor(
     private readonly chats: ChatRepository,
     private readonly realtime: RealtimeServer,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.channel = realtime.channel<ChatServerPayloads>(CHAT_NAMESPACE);
+    this.typing = new TypingTracker({
+      idleMs: config.chat.typingIdleMs,
+      rebroadcastMs: ChatLimits.typingRebroadcastMs,
+      onIdle: (key) => this.announceTyping(key, false),
+    });
+  }
 
   onModuleDestroy(): void {
     this.typing.clear();
@@ -89,7 +85,7 @@ export class ChatService implements OnModuleDestroy {
     });
     const participantRooms = chat.participantIds.map(userRoom);
     this.namespace()?.in(participantRooms).socketsJoin(chatRoom(chat.id));
-    this.emit({ rooms: participantRooms }, ChatEvent.ChatCreated, chat);
+    this.channel.emit({ rooms: participantRooms }, ChatEvent.ChatCreated, chat);
     return chat;
   }
 
@@ -115,7 +111,7 @@ export class ChatService implements OnModuleDestroy {
     if (!chat) throw chatNotFound(chatId);
     if (added) {
       this.namespace()?.in(userRoom(userId)).socketsJoin(chatRoom(chatId));
-      this.emit({ rooms: [chatRoom(chatId), userRoom(userId)] }, ChatEvent.MemberAdded, {
+      this.channel.emit({ rooms: [chatRoom(chatId), userRoom(userId)] }, ChatEvent.MemberAdded, {
         chatId,
         userId,
         addedBy: actor.userId,
@@ -138,7 +134,7 @@ export class ChatService implements OnModuleDestroy {
     }
     this.namespace()?.in(userRoom(userId)).socketsLeave(chatRoom(chatId));
     const removal: MemberRemovedPayload = { chatId, userId, removedBy: actor.userId };
-    this.emit({ rooms: [chatRoom(chatId), userRoom(userId)] }, ChatEvent.MemberRemoved, removal);
+    this.channel.emit({ rooms: [chatRoom(chatId), userRoom(userId)] }, ChatEvent.MemberRemoved, removal);
     this.endTyping({ chatId, userId });
     return removal;
   }
@@ -158,7 +154,7 @@ export class ChatService implements OnModuleDestroy {
       clientId: request.clientId,
     });
     if (result.created) {
-      this.emit({ rooms: [chatRoom(request.chatId)] }, ChatEvent.NewMessage, result.message);
+      this.channel.emit({ rooms: [chatRoom(request.chatId)] }, ChatEvent.NewMessage, result.message);
       this.endTyping({ chatId: request.chatId, userId: actor.userId });
     }
     return result;
@@ -172,7 +168,7 @@ export class ChatService implements OnModuleDestroy {
     const result = await this.chats.editMessage(message.id, content, new Date());
     switch (result.status) {
       case 'edited':
-        this.emit({ rooms: [chatRoom(message.chatId)] }, ChatEvent.MessageEdited, result.message);
+        this.channel.emit({ rooms: [chatRoom(message.chatId)] }, ChatEvent.MessageEdited, result.message);
         return result.message;
       case 'was_deleted':
         throw AppError.conflict(`Message ${message.id} was deleted and cannot be edited`);
@@ -199,7 +195,7 @@ export class ChatService implements OnModuleDestroy {
     const result = await this.chats.deleteMessage(message.id, new Date());
     switch (result.status) {
       case 'deleted':
-        this.emit({ rooms: [chatRoom(message.chatId)] }, ChatEvent.MessageDeleted, result.message);
+        this.channel.emit({ rooms: [chatRoom(message.chatId)] }, ChatEvent.MessageDeleted, result.message);
         return result.message;
       case 'already_deleted':
         return result.message;
@@ -218,7 +214,7 @@ export class ChatService implements OnModuleDestroy {
     if (position === null) throw messageNotFound(request.messageId);
     const receipt: ReadReceipt = { chatId: request.chatId, userId: actor.userId, messageId: position };
     if (position === request.messageId)
-      this.emit({ rooms: [chatRoom(request.chatId)] }, ChatEvent.Read, receipt);
+      this.channel.emit({ rooms: [chatRoom(request.chatId)] }, ChatEvent.Read, receipt);
     return receipt;
   }
 
@@ -249,7 +245,7 @@ export class ChatService implements OnModuleDestroy {
   /**
    * Starts or refreshes the caller's typing state in the chat from `socketId`, whose disconnect
    * ends it. Announced to the chat, except the caller's own sockets, at most once per
-   * `ChatLimits.typingRebroadcastMs`; ends by itself after `typingIdleMs` without a refresh.
+   * `ChatLimits.typingRebroadcastMs`; ends by itself after `CHAT_TYPING_IDLE_MS` without a refresh.
    */
   async startTyping(actor: ChatActor, chatId: string, socketId: string): Promise<TypingState> {
     await this.requireParticipant(actor, chatId);
@@ -277,8 +273,8 @@ export class ChatService implements OnModuleDestroy {
   private announceTyping(key: TypingKey, isTyping: boolean): void {
     const state: TypingState = { chatId: key.chatId, userId: key.userId, isTyping };
     const audience = { rooms: [chatRoom(key.chatId)], except: userRoom(key.userId) };
-    if (isTyping) this.emit(audience, ChatEvent.Typing, state);
-    else this.emit(audience, ChatEvent.StopTyping, state);
+    if (isTyping) this.channel.emit(audience, ChatEvent.Typing, state);
+    else this.channel.emit(audience, ChatEvent.StopTyping, state);
   }
 
   private async requireParticipant(actor: ChatActor, chatId: string): Promise<void> {
@@ -309,16 +305,6 @@ export class ChatService implements OnModuleDestroy {
     const problem = contentProblem(content, this.config.chat.maxContentLength);
     if (problem) throw AppError.validation(problem, [{ field: 'content', problems: [problem] }]);
     return content;
-  }
-
-  /** The one way out to clients: `data` is typed by the event (`ChatServerPayloads`). */
-  private emit<E extends ChatServerEvent>(audience: Audience, event: E, data: ChatServerPayloads[E]): void {
-    const namespace = this.namespace();
-    if (!namespace) return;
-    const target = audience.except
-      ? namespace.to(audience.rooms).except(audience.except)
-      : namespace.to(audience.rooms);
-    target.emit(event, envelope(event, data));
   }
 
   /** Null until the Socket.IO server exists: before that no socket can be listening. */

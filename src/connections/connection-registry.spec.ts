@@ -1,8 +1,9 @@
 import type { Socket } from 'socket.io';
 import { buildAppConfig } from '../config/app-config.js';
 import { validateEnvironment } from '../config/environment.js';
+import { ConnectionLifecycle } from './connection-lifecycle.js';
 import { ConnectionRegistry } from './connection-registry.js';
-import { ConnectionStore } from './connection.store.js';
+import { ConnectionStore, type UserConnectionChange } from './connection.store.js';
 import type { ConnectionRecord, ConnectionState } from './connection.types.js';
 import { MemoryConnectionStore } from './memory-connection.store.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
@@ -67,17 +68,17 @@ class StrictStore extends ConnectionStore {
   private unexpected(name: string): never {
     throw new Error(`unexpected call: ${name}`);
   }
-  add(record: ConnectionRecord): Promise<void> {
+  add(record: ConnectionRecord): Promise<UserConnectionChange> {
     this.calls.push(`add ${record.connectionId}`);
-    return Promise.resolve();
+    return Promise.resolve({ userConnections: 1 });
   }
   update(record: ConnectionRecord): Promise<void> {
     this.calls.push(`update ${record.connectionId}`);
     return Promise.resolve();
   }
-  remove(record: ConnectionRecord): Promise<void> {
+  remove(record: ConnectionRecord): Promise<UserConnectionChange> {
     this.calls.push(`remove ${record.connectionId}`);
-    return Promise.resolve();
+    return Promise.resolve({ userConnections: 0 });
   }
   replaceAll(records: ConnectionRecord[]): Promise<void> {
     this.calls.push(`replaceAll ${records.map((record) => record.connectionId).join(',')}`);
@@ -96,11 +97,17 @@ class StrictStore extends ConnectionStore {
   listConnections(): Promise<ConnectionRecord[]> {
     return this.unexpected('listConnections');
   }
-  liveInstanceIds(): Promise<string[]> {
-    return this.unexpected('liveInstanceIds');
+  connectionsOfUser(): Promise<ConnectionRecord[]> {
+    return this.unexpected('connectionsOfUser');
   }
-  leave(): Promise<void> {
-    this.calls.push('leave');
+  connectionsOfSession(): Promise<ConnectionRecord[]> {
+    return this.unexpected('connectionsOfSession');
+  }
+  liveInstanceIds(): Promise<string[]> {
+    return Promise.resolve(['instance-a']);
+  }
+  leave(records: ConnectionRecord[]): Promise<void> {
+    this.calls.push(`leave ${records.map((record) => record.connectionId).join(',')}`);
     return Promise.resolve();
   }
 }
@@ -109,9 +116,73 @@ const flush = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('ConnectionRegistry', () => {
   let registry: ConnectionRegistry;
+  let lifecycle: ConnectionLifecycle;
+  let realtime: RealtimeServer;
+  let events: string[];
 
   beforeEach(() => {
-    registry = new ConnectionRegistry(new MemoryConnectionStore('instance-a'), new RealtimeServer(), config);
+    lifecycle = new ConnectionLifecycle();
+    realtime = new RealtimeServer();
+    events = [];
+    lifecycle.on('opened', (state) => events.push(`opened ${state.identity.connectionId}`));
+    lifecycle.on('closed', (state) => events.push(`closed ${state.identity.connectionId}`));
+    lifecycle.on('userConnected', (userId) => events.push(`userConnected ${userId}`));
+    lifecycle.on('userDisconnected', (userId) => events.push(`userDisconnected ${userId}`));
+    registry = new ConnectionRegistry(new MemoryConnectionStore('instance-a'), realtime, lifecycle, config);
+  });
+
+  it('tells the lifecycle about connections and a user’s first and last connection', async () => {
+    const first = connection('alice', 's1', 'c1');
+    const second = connection('alice', 's2', 'c2');
+    const firstRoot = socketOf(first, '/');
+    const firstChat = socketOf(first, '/chat');
+    const secondRoot = socketOf(second, '/');
+    for (const socket of [firstRoot, firstChat, secondRoot]) registry.register(socket as unknown as Socket);
+    await flush();
+    for (const [state, socket] of [
+      [first, firstRoot],
+      [first, firstChat],
+      [second, secondRoot],
+    ] as const) {
+      state.sockets.delete(socket as unknown as Socket);
+      registry.unregister(socket as unknown as Socket);
+      await flush();
+    }
+    expect(events).toEqual([
+      'opened c1',
+      'userConnected alice',
+      'opened c2',
+      'closed c1',
+      'closed c2',
+      'userDisconnected alice',
+    ]);
+  });
+
+  it('finds a user’s and a session’s connections without listing the cluster', async () => {
+    const store = new MemoryConnectionStore('instance-a');
+    store.listConnections = () => Promise.reject(new Error('a per-user lookup must not list everything'));
+    const indexed = new ConnectionRegistry(store, realtime, lifecycle, config);
+    indexed.register(socketOf(connection('alice', 's1', 'c1')) as unknown as Socket);
+    indexed.register(socketOf(connection('bob', 's2', 'c2')) as unknown as Socket);
+    await flush();
+    expect((await indexed.connectionsOfUser('alice')).map((record) => record.connectionId)).toEqual(['c1']);
+    expect((await indexed.connectionsOfSession('s2')).map((record) => record.connectionId)).toEqual(['c2']);
+    expect((await indexed.listSessions({ page: 1, limit: 10, userId: 'bob' })).totalCount).toBe(1);
+  });
+
+  it('leaves the cluster view in one step at shutdown, not one write per closing socket', async () => {
+    const store = new StrictStore([true]);
+    const closing = new ConnectionRegistry(store, realtime, lifecycle, config);
+    const sockets = ['c1', 'c2', 'c3'].map((id) => socketOf(connection('alice', `s-${id}`, id)));
+    for (const socket of sockets) closing.register(socket as unknown as Socket);
+    await flush();
+    realtime.beforeApplicationShutdown();
+    for (const socket of sockets) {
+      socket.data.connection.sockets.delete(socket as unknown as Socket);
+      closing.unregister(socket as unknown as Socket);
+    }
+    await closing.onApplicationShutdown();
+    expect(store.calls).toEqual(['add c1', 'add c2', 'add c3', 'leave c1,c2,c3']);
   });
 
   it('counts a connection once across its namespaces and lists its namespaces', async () => {
@@ -200,32 +271,42 @@ describe('ConnectionRegistry', () => {
 
   it('re-publishes its connections when the heartbeat finds them lost', async () => {
     const store = new StrictStore([false]);
-    const strict = new ConnectionRegistry(store, new RealtimeServer(), config);
+    const strict = new ConnectionRegistry(store, new RealtimeServer(), new ConnectionLifecycle(), config);
     strict.register(socketOf(connection('alice', 's1', 'c1')) as unknown as Socket);
     strict.onApplicationBootstrap();
     await flush();
     await flush();
     await strict.onApplicationShutdown();
-    expect(store.calls).toEqual(['add c1', 'heartbeat', 'replaceAll c1', 'leave']);
+    expect(store.calls).toEqual(['add c1', 'heartbeat', 'replaceAll c1', 'leave c1']);
   });
 
   it('rewrites its view after writes were missed, even when the store kept its keys', async () => {
     const store = new StrictStore([true]);
     store.add = () => Promise.reject(new Error('Redis is down'));
-    const registryOverOutage = new ConnectionRegistry(store, new RealtimeServer(), config);
+    const registryOverOutage = new ConnectionRegistry(
+      store,
+      new RealtimeServer(),
+      new ConnectionLifecycle(),
+      config,
+    );
     registryOverOutage.register(socketOf(connection('alice', 's1', 'c1')) as unknown as Socket);
     await flush();
     registryOverOutage.onApplicationBootstrap();
     await flush();
     await flush();
     await registryOverOutage.onApplicationShutdown();
-    expect(store.calls).toEqual(['heartbeat', 'replaceAll c1', 'leave']);
+    expect(store.calls).toEqual(['heartbeat', 'replaceAll c1', 'leave c1']);
   });
 
   it('keeps serving when the store fails', async () => {
     const failing = new MemoryConnectionStore('instance-a');
     failing.add = () => Promise.reject(new Error('Redis is down'));
-    const resilient = new ConnectionRegistry(failing, new RealtimeServer(), config);
+    const resilient = new ConnectionRegistry(
+      failing,
+      new RealtimeServer(),
+      new ConnectionLifecycle(),
+      config,
+    );
     expect(() =>
       resilient.register(socketOf(connection('alice', 's1', 'c1')) as unknown as Socket),
     ).not.toThrow();

@@ -1,9 +1,10 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
+import { ConnectionLifecycle } from './connection-lifecycle.js';
 import { ConnectionStore } from './connection.store.js';
 import { connectionOf, type ConnectionRecord, type ConnectionState } from './connection.types.js';
-import { guarded } from '../common/failure-log.js';
+import { errorMessage, guarded } from '../common/failure-log.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 
 export interface DisconnectCommand {
@@ -36,9 +37,12 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
   private heartbeatTimer?: NodeJS.Timeout;
   private missedWrites = false;
 
+  private liveInstances: string[] = [];
+
   constructor(
     private readonly store: ConnectionStore,
     private readonly realtime: RealtimeServer,
+    private readonly lifecycle: ConnectionLifecycle,
     config: AppConfig,
   ) {
     this.instanceId = config.server.serverId;
@@ -62,9 +66,11 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     this.heartbeatTimer.unref();
   }
 
+  /** The instance's connections leave the cluster view in one step, not one write per socket. */
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.heartbeatTimer);
-    await this.attempt('leave the cluster view', () => this.store.leave());
+    const records = [...this.local.values()].map((connection) => this.recordOf(connection));
+    await this.attempt('leave the cluster view', () => this.store.leave(records));
   }
 
   /** Records a socket that passed the handshake; the first socket of a connection adds the connection. */
@@ -73,22 +79,39 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     const isNew = !this.local.has(connection.identity.connectionId);
     this.local.set(connection.identity.connectionId, connection);
     const record = this.recordOf(connection);
-    void this.write('record a connection', () =>
-      isNew ? this.store.add(record) : this.store.update(record),
+    if (!isNew) {
+      void this.write('update a connection', () => this.store.update(record));
+      return;
+    }
+    void this.write('record a connection', async () => (await this.store.add(record)).userConnections).then(
+      (userConnections) => {
+        this.lifecycle.emit('opened', connection);
+        if (userConnections === 1) this.lifecycle.emit('userConnected', record.userId);
+      },
     );
   }
 
+  /**
+   * While the instance shuts down its sockets close all at once: the store is left alone then,
+   * and `onApplicationShutdown` removes every record in one step.
+   */
   unregister(socket: Socket): void {
     const connection = connectionOf(socket);
     const connectionId = connection.identity.connectionId;
-    if (!this.local.has(connectionId)) return;
+    if (!this.local.has(connectionId) || this.realtime.isClosing) return;
     const record = this.recordOf(connection);
-    if (connection.sockets.size === 0) {
-      this.local.delete(connectionId);
-      void this.write('remove a connection', () => this.store.remove(record));
-    } else {
+    if (connection.sockets.size > 0) {
       void this.write('update a connection', () => this.store.update(record));
+      return;
     }
+    this.local.delete(connectionId);
+    void this.write(
+      'remove a connection',
+      async () => (await this.store.remove(record)).userConnections,
+    ).then((userConnections) => {
+      this.lifecycle.emit('closed', connection);
+      if (userConnections === 0) this.lifecycle.emit('userDisconnected', record.userId);
+    });
   }
 
   /** Re-publishes a connection whose details changed (e.g. a refreshed expiry). */
@@ -110,28 +133,25 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     return this.store.countUserConnections(userId);
   }
 
-  async listSessions(query: {
-    page: number;
-    limit: number;
-    userId?: string;
-    sessionId?: string;
-  }): Promise<SessionPage> {
-    const all = (await this.store.listConnections())
-      .filter((record) => !query.userId || record.userId === query.userId)
-      .filter((record) => !query.sessionId || record.sessionId === query.sessionId)
-      .sort(
-        (a, b) => a.connectedAt.localeCompare(b.connectedAt) || a.connectionId.localeCompare(b.connectionId),
-      );
+  async listSessions(query: { page: number; limit: number; userId?: string }): Promise<SessionPage> {
+    const records = query.userId
+      ? await this.store.connectionsOfUser(query.userId)
+      : await this.store.listConnections();
+    const all = records.sort(
+      (a, b) => a.connectedAt.localeCompare(b.connectedAt) || a.connectionId.localeCompare(b.connectionId),
+    );
     const start = (query.page - 1) * query.limit;
     return { sessions: all.slice(start, start + query.limit), totalCount: all.length };
   }
 
-  async connectionsOfUser(userId: string): Promise<ConnectionRecord[]> {
-    return (await this.store.listConnections()).filter((record) => record.userId === userId);
+  /** Costs what the user has, not what the cluster has. */
+  connectionsOfUser(userId: string): Promise<ConnectionRecord[]> {
+    return this.store.connectionsOfUser(userId);
   }
 
-  async connectionsOfSession(sessionId: string): Promise<ConnectionRecord[]> {
-    return (await this.store.listConnections()).filter((record) => record.sessionId === sessionId);
+  /** Costs what the session has, not what the cluster has. */
+  connectionsOfSession(sessionId: string): Promise<ConnectionRecord[]> {
+    return this.store.connectionsOfSession(sessionId);
   }
 
   /** Disconnects matching connections on every instance. */
@@ -159,6 +179,7 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
   private async beat(): Promise<void> {
     const alive = await this.attempt('send the heartbeat', () => this.store.heartbeat());
     if (alive === undefined) return;
+    await this.watchInstances();
     const lost = !alive && this.local.size > 0;
     if (!lost && !this.missedWrites) return;
     this.logger.log(`Re-publishing ${this.local.size} connections to the cluster view`);
@@ -167,13 +188,26 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     await this.write('re-publish connections', () => this.store.replaceAll(records));
   }
 
-  /** A store write; one that fails is made good by the next heartbeat's rewrite. */
-  private async write(what: string, action: () => Promise<void>): Promise<void> {
+  private async watchInstances(): Promise<void> {
+    const instances = await this.attempt('list live instances', () => this.store.liveInstanceIds());
+    if (!instances) return;
+    const sorted = [...instances].sort();
+    if (sorted.join('\n') === this.liveInstances.join('\n')) return;
+    this.liveInstances = sorted;
+    this.lifecycle.emit('instancesChanged', sorted);
+  }
+
+  /**
+   * A store write; one that fails is made good by the next heartbeat's rewrite. Resolves once the
+   * write landed (or failed), so that what follows it sees the store as the write left it.
+   */
+  private async write<T>(what: string, action: () => Promise<T>): Promise<T | undefined> {
     try {
-      await action();
+      return await action();
     } catch (error) {
       this.missedWrites = true;
-      this.logger.warn(`Could not ${what}: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(`Could not ${what}: ${errorMessage(error)}`);
+      return undefined;
     }
   }
 
@@ -201,7 +235,7 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     try {
       return await action();
     } catch (error) {
-      this.logger.warn(`Could not ${what}: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.warn(`Could not ${what}: ${errorMessage(error)}`);
       return undefined;
     }
   }

@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { RedisService } from '../redis/redis.service.js';
+import { ConnectionLifecycle } from './connection-lifecycle.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { ConnectionStore } from './connection.store.js';
 import { MemoryConnectionStore } from './memory-connection.store.js';
@@ -10,6 +11,7 @@ import { RedisConnectionStore } from './redis-connection.store.js';
 @Global()
 @Module({
   providers: [
+    ConnectionLifecycle,
     ConnectionRegistry,
     {
       provide: ConnectionStore,
@@ -25,6 +27,6 @@ import { RedisConnectionStore } from './redis-connection.store.js';
       inject: [AppConfig, RedisService],
     },
   ],
-  exports: [ConnectionRegistry],
+  exports: [ConnectionLifecycle, ConnectionRegistry],
 })
 export class ConnectionsModule {}

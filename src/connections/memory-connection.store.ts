@@ -1,19 +1,21 @@
-import { ConnectionStore } from './connection.store.js';
+import { ConnectionStore, type UserConnectionChange } from './connection.store.js';
 import type { ConnectionRecord } from './connection.types.js';
 
 /** The single-instance store: the process is the whole cluster. */
 export class MemoryConnectionStore extends ConnectionStore {
   private readonly records = new Map<string, ConnectionRecord>();
-  private readonly perUser = new Map<string, number>();
+  private readonly byUser = new Map<string, Set<string>>();
+  private readonly bySession = new Map<string, Set<string>>();
 
   constructor(private readonly instanceId: string) {
     super();
   }
 
-  add(record: ConnectionRecord): Promise<void> {
+  add(record: ConnectionRecord): Promise<UserConnectionChange> {
     this.records.set(record.connectionId, record);
-    this.perUser.set(record.userId, (this.perUser.get(record.userId) ?? 0) + 1);
-    return Promise.resolve();
+    addTo(this.byUser, record.userId, record.connectionId);
+    addTo(this.bySession, record.sessionId, record.connectionId);
+    return Promise.resolve({ userConnections: this.byUser.get(record.userId)?.size ?? 0 });
   }
 
   update(record: ConnectionRecord): Promise<void> {
@@ -21,17 +23,16 @@ export class MemoryConnectionStore extends ConnectionStore {
     return Promise.resolve();
   }
 
-  remove(record: ConnectionRecord): Promise<void> {
-    if (!this.records.delete(record.connectionId)) return Promise.resolve();
-    const remaining = (this.perUser.get(record.userId) ?? 1) - 1;
-    if (remaining > 0) this.perUser.set(record.userId, remaining);
-    else this.perUser.delete(record.userId);
-    return Promise.resolve();
+  remove(record: ConnectionRecord): Promise<UserConnectionChange> {
+    if (this.records.delete(record.connectionId)) {
+      removeFrom(this.byUser, record.userId, record.connectionId);
+      removeFrom(this.bySession, record.sessionId, record.connectionId);
+    }
+    return Promise.resolve({ userConnections: this.byUser.get(record.userId)?.size ?? 0 });
   }
 
   async replaceAll(records: ConnectionRecord[]): Promise<void> {
-    this.records.clear();
-    this.perUser.clear();
+    this.clear();
     for (const record of records) await this.add(record);
   }
 
@@ -44,11 +45,19 @@ export class MemoryConnectionStore extends ConnectionStore {
   }
 
   countUserConnections(userId: string): Promise<number> {
-    return Promise.resolve(this.perUser.get(userId) ?? 0);
+    return Promise.resolve(this.byUser.get(userId)?.size ?? 0);
   }
 
   listConnections(): Promise<ConnectionRecord[]> {
     return Promise.resolve([...this.records.values()]);
+  }
+
+  connectionsOfUser(userId: string): Promise<ConnectionRecord[]> {
+    return Promise.resolve(this.recordsOf(this.byUser.get(userId)));
+  }
+
+  connectionsOfSession(sessionId: string): Promise<ConnectionRecord[]> {
+    return Promise.resolve(this.recordsOf(this.bySession.get(sessionId)));
   }
 
   liveInstanceIds(): Promise<string[]> {
@@ -56,8 +65,32 @@ export class MemoryConnectionStore extends ConnectionStore {
   }
 
   leave(): Promise<void> {
-    this.records.clear();
-    this.perUser.clear();
+    this.clear();
     return Promise.resolve();
   }
+
+  private recordsOf(connectionIds: Set<string> | undefined): ConnectionRecord[] {
+    return [...(connectionIds ?? [])].flatMap((id) => {
+      const record = this.records.get(id);
+      return record ? [record] : [];
+    });
+  }
+
+  private clear(): void {
+    this.records.clear();
+    this.byUser.clear();
+    this.bySession.clear();
+  }
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, connectionId: string): void {
+  const ids = index.get(key);
+  if (ids) ids.add(connectionId);
+  else index.set(key, new Set([connectionId]));
+}
+
+function removeFrom(index: Map<string, Set<string>>, key: string, connectionId: string): void {
+  const ids = index.get(key);
+  ids?.delete(connectionId);
+  if (ids?.size === 0) index.delete(key);
 }

@@ -1,12 +1,14 @@
 import type { RedisClient } from '../redis/redis.service.js';
-import { ConnectionStore } from './connection.store.js';
+import { ConnectionStore, type UserConnectionChange } from './connection.store.js';
 import type { ConnectionRecord } from './connection.types.js';
 
 /**
- * Cluster view in Redis. Per instance: a hash of its connections and a hash of per-user
- * counts, both expiring unless the heartbeat refreshes them; plus a sorted set of instances
- * scored by their last heartbeat. Every key shares one hash tag so pipelines work on
- * Redis Cluster too.
+ * Cluster view in Redis. Per instance, a hash of its connections that expires unless the
+ * heartbeat refreshes it, and a sorted set of instances scored by their last heartbeat. Per user
+ * and per session, an index hash (connection id → instance id) that expires with the latest
+ * token of its connections: no connection outlives its token, so an entry left by a killed
+ * instance is gone by then, and is skipped (and dropped) on read before that. Every key shares
+ * one hash tag so transactions work on Redis Cluster too.
  */
 export class RedisConnectionStore extends ConnectionStore {
   private readonly instancesKey: string;
@@ -21,43 +23,40 @@ export class RedisConnectionStore extends ConnectionStore {
     this.instancesKey = `${keyPrefix}{registry}:instances`;
   }
 
-  async add(record: ConnectionRecord): Promise<void> {
-    await this.redis
+  async add(record: ConnectionRecord): Promise<UserConnectionChange> {
+    const transaction = this.redis
       .multi()
-      .hset(this.connectionsKey(this.instanceId), record.connectionId, JSON.stringify(record))
-      .hincrby(this.usersKey(this.instanceId), record.userId, 1)
-      .exec();
+      .hset(this.connectionsKey(this.instanceId), record.connectionId, JSON.stringify(record));
+    this.index(transaction, record);
+    return this.userChange(transaction, record.userId);
   }
 
   async update(record: ConnectionRecord): Promise<void> {
-    await this.redis.hset(this.connectionsKey(this.instanceId), record.connectionId, JSON.stringify(record));
+    const transaction = this.redis
+      .multi()
+      .hset(this.connectionsKey(this.instanceId), record.connectionId, JSON.stringify(record));
+    this.index(transaction, record);
+    await transaction.exec();
   }
 
-  async remove(record: ConnectionRecord): Promise<void> {
-    const results = await this.redis
+  async remove(record: ConnectionRecord): Promise<UserConnectionChange> {
+    const transaction = this.redis
       .multi()
       .hdel(this.connectionsKey(this.instanceId), record.connectionId)
-      .hincrby(this.usersKey(this.instanceId), record.userId, -1)
-      .exec();
-    const remaining = results?.[1]?.[1];
-    if (typeof remaining === 'number' && remaining <= 0) {
-      await this.redis.hdel(this.usersKey(this.instanceId), record.userId);
-    }
+      .hdel(this.userKey(record.userId), record.connectionId)
+      .hdel(this.sessionKey(record.sessionId), record.connectionId);
+    return this.userChange(transaction, record.userId);
   }
 
   async replaceAll(records: ConnectionRecord[]): Promise<void> {
-    const perUser = new Map<string, number>();
-    for (const record of records) perUser.set(record.userId, (perUser.get(record.userId) ?? 0) + 1);
-    const transaction = this.redis
-      .multi()
-      .del(this.connectionsKey(this.instanceId), this.usersKey(this.instanceId));
+    const transaction = this.redis.multi().del(this.connectionsKey(this.instanceId));
     if (records.length > 0) {
       transaction.hset(
         this.connectionsKey(this.instanceId),
         Object.fromEntries(records.map((record) => [record.connectionId, JSON.stringify(record)])),
       );
-      transaction.hset(this.usersKey(this.instanceId), Object.fromEntries(perUser));
     }
+    for (const record of records) this.index(transaction, record);
     await transaction.exec();
     await this.heartbeat();
   }
@@ -70,7 +69,6 @@ export class RedisConnectionStore extends ConnectionStore {
       .zremrangebyscore(this.instancesKey, '-inf', now - this.ttlMs * 10)
       .exists(this.connectionsKey(this.instanceId))
       .pexpire(this.connectionsKey(this.instanceId), this.ttlMs)
-      .pexpire(this.usersKey(this.instanceId), this.ttlMs)
       .exec();
     return results?.[2]?.[1] === 1;
   }
@@ -84,11 +82,7 @@ export class RedisConnectionStore extends ConnectionStore {
   }
 
   async countUserConnections(userId: string): Promise<number> {
-    const instances = await this.liveInstanceIds();
-    if (instances.length === 0) return 0;
-    const pipeline = this.redis.pipeline();
-    for (const instance of instances) pipeline.hget(this.usersKey(instance), userId);
-    return sumOf(await pipeline.exec());
+    return (await this.connectionsOfUser(userId)).length;
   }
 
   async listConnections(): Promise<ConnectionRecord[]> {
@@ -104,24 +98,93 @@ export class RedisConnectionStore extends ConnectionStore {
     );
   }
 
+  connectionsOfUser(userId: string): Promise<ConnectionRecord[]> {
+    return this.recordsIndexedAt(this.userKey(userId));
+  }
+
+  connectionsOfSession(sessionId: string): Promise<ConnectionRecord[]> {
+    return this.recordsIndexedAt(this.sessionKey(sessionId));
+  }
+
   async liveInstanceIds(): Promise<string[]> {
     return this.redis.zrangebyscore(this.instancesKey, Date.now() - this.ttlMs, '+inf');
   }
 
-  async leave(): Promise<void> {
-    await this.redis
+  async leave(records: ConnectionRecord[]): Promise<void> {
+    const transaction = this.redis
       .multi()
       .zrem(this.instancesKey, this.instanceId)
-      .del(this.connectionsKey(this.instanceId), this.usersKey(this.instanceId))
+      .del(this.connectionsKey(this.instanceId));
+    for (const record of records) {
+      transaction
+        .hdel(this.userKey(record.userId), record.connectionId)
+        .hdel(this.sessionKey(record.sessionId), record.connectionId);
+    }
+    await transaction.exec();
+  }
+
+  /** Adds the record to its user's and session's index, kept until its latest token expires. */
+  private index(transaction: ReturnType<RedisClient['multi']>, record: ConnectionRecord): void {
+    const until = Date.parse(record.tokensExpireAt);
+    for (const key of [this.userKey(record.userId), this.sessionKey(record.sessionId)]) {
+      transaction
+        .hset(key, record.connectionId, this.instanceId)
+        .pexpireat(key, until, 'NX')
+        .pexpireat(key, until, 'GT');
+    }
+  }
+
+  /** Runs the write with a read of the user's index, so the count is the write's own outcome. */
+  private async userChange(
+    transaction: ReturnType<RedisClient['multi']>,
+    userId: string,
+  ): Promise<UserConnectionChange> {
+    const results = await transaction
+      .hgetall(this.userKey(userId))
+      .zrangebyscore(this.instancesKey, Date.now() - this.ttlMs, '+inf')
       .exec();
+    const entries = results?.at(-2)?.[1] as Record<string, string> | undefined;
+    const live = new Set(results?.at(-1)?.[1] as string[] | undefined);
+    const userConnections = Object.values(entries ?? {}).filter(
+      (instance) => instance === this.instanceId || live.has(instance),
+    ).length;
+    return { userConnections };
+  }
+
+  /**
+   * The records an index names, read from their instances' hashes. Entries whose instance is
+   * dead, or whose record is gone, are dropped from the index on the way.
+   */
+  private async recordsIndexedAt(indexKey: string): Promise<ConnectionRecord[]> {
+    const [entries, live] = await Promise.all([this.redis.hgetall(indexKey), this.liveInstanceIds()]);
+    const liveInstances = new Set(live);
+    const candidates = Object.entries(entries).filter(([, instance]) => liveInstances.has(instance));
+    const stale = Object.keys(entries).filter(
+      (connectionId) => !liveInstances.has(entries[connectionId] ?? ''),
+    );
+    const pipeline = this.redis.pipeline();
+    for (const [connectionId, instance] of candidates)
+      pipeline.hget(this.connectionsKey(instance), connectionId);
+    const results = candidates.length > 0 ? ((await pipeline.exec()) ?? []) : [];
+    const records: ConnectionRecord[] = [];
+    results.forEach(([error, value], position) => {
+      if (!error && typeof value === 'string') records.push(JSON.parse(value) as ConnectionRecord);
+      else if (!error) stale.push(candidates[position]?.[0] ?? '');
+    });
+    if (stale.length > 0) void this.redis.hdel(indexKey, ...stale).catch(() => undefined);
+    return records;
   }
 
   private connectionsKey(instanceId: string): string {
     return `${this.keyPrefix}{registry}:instance:${instanceId}:connections`;
   }
 
-  private usersKey(instanceId: string): string {
-    return `${this.keyPrefix}{registry}:instance:${instanceId}:users`;
+  private userKey(userId: string): string {
+    return `${this.keyPrefix}{registry}:user:${userId}`;
+  }
+
+  private sessionKey(sessionId: string): string {
+    return `${this.keyPrefix}{registry}:session:${sessionId}`;
   }
 }
 

@@ -1,5 +1,6 @@
-import { BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { envelope } from '../common/envelope.js';
+import { RealtimeChannel } from './realtime-channel.js';
 import type { Namespace, Server } from 'socket.io';
 
 type ServerListener = (server: Server) => void;
@@ -9,12 +10,25 @@ type ServerListener = (server: Server) => void;
  * reach namespaces and rooms through it instead of holding gateway instances.
  */
 @Injectable()
-export class RealtimeServer implements BeforeApplicationShutdown {
+export class RealtimeServer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(RealtimeServer.name);
   private server: Server | null = null;
   private readonly listeners: ServerListener[] = [];
   private readonly known = new Set<Namespace>();
   private closing = false;
+
+  /**
+   * Nest creates gateways' servers before bootstrap hooks run. Without Switchboard's adapter they
+   * would accept sockets with no identity, so the application must not start that way.
+   */
+  onApplicationBootstrap(): void {
+    if (this.server) return;
+    throw new Error(
+      "Switchboard's Socket.IO adapter is not installed, so sockets would connect without authentication. " +
+        "Build the application with createApp() from Switchboard's bootstrap (it installs RealtimeIoAdapter), " +
+        'or call app.useWebSocketAdapter(new RealtimeIoAdapter(app, [app.get(SocketAuthenticator)])) before app.init()/listen().',
+    );
+  }
 
   attach(server: Server): void {
     this.server = server;
@@ -40,6 +54,11 @@ export class RealtimeServer implements BeforeApplicationShutdown {
 
   namespace(name: string): Namespace {
     return this.io.of(name);
+  }
+
+  /** A typed emitter for a namespace (see `RealtimeChannel`); cheap, keep one per module. */
+  channel<Payloads extends object>(namespace: string): RealtimeChannel<Payloads> {
+    return new RealtimeChannel<Payloads>(this, namespace);
   }
 
   /** Every namespace served by this process (gateways register theirs at start-up). */

@@ -12,6 +12,11 @@ export interface SessionsCountPayload {
   activeSessionsCount: number;
 }
 
+/** Server → client events of `/` and their `data`. */
+export interface SessionsServerPayloads {
+  [SessionsEvent.Count]: SessionsCountPayload;
+}
+
 /** A live session as listed: one client connection and the namespaces it joined. */
 export interface SessionView {
   id: string;

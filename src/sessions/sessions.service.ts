@@ -1,4 +1,4 @@
-import { Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { AuthEvent } from '../auth/auth.events.js';
 import type { Principal } from '../auth/principal.js';
@@ -7,40 +7,18 @@ import { Role } from '../auth/roles.js';
 import { ConnectionRegistry } from '../connections/connection-registry.js';
 import { envelope } from '../common/envelope.js';
 import { AppError } from '../common/errors.js';
-import { guarded } from '../common/failure-log.js';
-import { RealtimeServer } from '../realtime/realtime-server.js';
 import type { ConnectionRecord } from '../connections/connection.types.js';
-import { SessionsEvent, type SessionsListResult, type SessionView } from './sessions.events.js';
+import type { SessionsListResult, SessionView } from './sessions.events.js';
 
 const DEFAULT_PAGE_SIZE = 50;
 
 @Injectable()
-export class SessionsService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private lastBroadcastCount: number | null = null;
-  private broadcastTimer?: NodeJS.Timeout;
-
+export class SessionsService {
   constructor(
     private readonly registry: ConnectionRegistry,
     private readonly revocations: RevocationStore,
-    private readonly realtime: RealtimeServer,
     private readonly config: AppConfig,
   ) {}
-
-  /**
-   * The count is pushed on a fixed beat rather than on every connect: a burst of connects
-   * costs one emit, and changes on other instances (or an instance that died) are seen too.
-   */
-  onApplicationBootstrap(): void {
-    this.broadcastTimer = setInterval(
-      guarded('push the session count', () => this.broadcastCountIfChanged()),
-      this.config.sessions.broadcastMs,
-    );
-    this.broadcastTimer.unref();
-  }
-
-  onApplicationShutdown(): void {
-    clearInterval(this.broadcastTimer);
-  }
 
   countActive(): Promise<number> {
     return this.registry.countConnections();
@@ -91,16 +69,6 @@ export class SessionsService implements OnApplicationBootstrap, OnApplicationShu
       });
     }
     return { sessionId, disconnected: connections.length };
-  }
-
-  private async broadcastCountIfChanged(): Promise<void> {
-    if (!this.realtime.isReady || this.realtime.isClosing) return;
-    const activeSessionsCount = await this.registry.countConnections().catch(() => null);
-    if (activeSessionsCount === null || activeSessionsCount === this.lastBroadcastCount) return;
-    this.lastBroadcastCount = activeSessionsCount;
-    this.realtime
-      .namespace('/')
-      .local.emit(SessionsEvent.Count, envelope(SessionsEvent.Count, { activeSessionsCount }));
   }
 }
 
