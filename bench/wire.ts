@@ -1,7 +1,7 @@
 import { CHAT_NAMESPACE, ChatEvent } from '../src/chat/chat.events.js';
 
 /**
- * What the load generator and the targets agree on beyond PROTOCOL §4: the relay event of the
+ * What the load generator and the targets agree on beyond the chat protocol (docs/protocol.md): the relay event of the
  * bench gateway, the baselines' handshake fields and the stamp carried in message content.
  */
 export const BENCH_NAMESPACE = CHAT_NAMESPACE;

@@ -14,7 +14,7 @@ interface TokenCandidates {
 }
 
 /**
- * The token of a Socket.IO handshake (PROTOCOL §1), first found wins: `auth.token`,
+ * The token of a Socket.IO handshake (docs/protocol.md, Authentication), first found wins: `auth.token`,
  * `Authorization: Bearer`, query `token`, cookie `authToken`.
  */
 export function extractHandshakeToken(handshake: {

@@ -28,7 +28,7 @@ import {
 } from './dto/chat.dto.js';
 import { EditContentDto, MarkReadDto, PostMessageDto } from './dto/message.dto.js';
 
-/** `/api/chats` (PROTOCOL §4): writes broadcast on `/chat` exactly as socket writes do. */
+/** `/api/chats` (docs/protocol.md, Chat): writes broadcast on `/chat` exactly as socket writes do. */
 @Controller('api/chats')
 export class ChatController {
   constructor(private readonly chat: ChatService) {}

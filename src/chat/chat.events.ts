@@ -5,7 +5,7 @@ export type { Chat, ChatMessage, ChatSummary, MessagePage } from './chat.types.j
 
 export const CHAT_NAMESPACE = '/chat';
 
-/** Events of the `/chat` namespace (PROTOCOL §4). */
+/** Events of the `/chat` namespace (docs/protocol.md, Chat). */
 export const ChatEvent = {
   /** client → server `{ chatId, content, clientId? }`, ack → the stored message. */
   SendMessage: 'message:send',

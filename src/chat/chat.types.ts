@@ -1,4 +1,4 @@
-/** A conversation between participants (PROTOCOL §4). */
+/** A conversation between participants (docs/protocol.md, Chat). */
 export interface Chat {
   /** UUID v4. */
   id: string;
@@ -11,7 +11,7 @@ export interface Chat {
 }
 
 /**
- * A message as sent on the wire (PROTOCOL §4). Optional fields are absent, never null, when
+ * A message as sent on the wire (docs/protocol.md, Chat). Optional fields are absent, never null, when
  * unset.
  */
 export interface ChatMessage {

@@ -34,11 +34,7 @@ const logger = new Logger('DatabaseService');
 export class DatabaseService implements OnApplicationShutdown {
   private closing?: Promise<void>;
 
-  private constructor(
-    readonly db: Kysely<DatabaseSchema>,
-    /** For the few statements whose SQL differs between SQLite and PostgreSQL. */
-    readonly dialect: DatabaseDialect,
-  ) {}
+  private constructor(readonly db: Kysely<DatabaseSchema>) {}
 
   /** Opens the database and applies pending migrations; fails if either is impossible. */
   static async connect(target: DatabaseTarget): Promise<DatabaseService> {
@@ -49,7 +45,7 @@ export class DatabaseService implements OnApplicationShutdown {
       await db.destroy();
       throw error;
     }
-    return new DatabaseService(db, target.kind);
+    return new DatabaseService(db);
   }
 
   async checkHealth(): Promise<DatabaseHealth> {
