@@ -12,10 +12,11 @@ import { ClientAddresses } from '../common/client-address.js';
 import { Clock } from '../common/clock.js';
 import { ConnectionRegistry } from '../connections/connection-registry.js';
 import {
+  attachConnection,
   carryToken,
   connectionOf,
+  eventRateOf,
   type ConnectionState,
-  type SocketData,
 } from '../connections/connection.types.js';
 import { ackFailure, envelope, type AckResponse } from '../common/envelope.js';
 import { AppError, HandshakeError } from '../common/errors.js';
@@ -108,12 +109,6 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     const connection = connectionOf(socket);
     const isFirstSocket = connection.sockets.size === 0;
     connection.sockets.add(socket);
-    (socket.data as SocketData).rate = {
-      windowStartedAt: 0,
-      count: 0,
-      refusedInWindow: false,
-      floodStreak: 0,
-    };
     socket.use(
       guarded(
         'gate an event',
@@ -168,7 +163,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     const known = this.connections.get(socket.conn);
     const connection = known?.token === token ? known : await this.admitConnection(socket, token);
     this.requireNamespaceRoles(socket.nsp.name, connection.identity.roles);
-    (socket.data as Partial<SocketData>).connection = connection;
+    attachConnection(socket, connection);
     // Before the socket connects, so that anything sent to the user reaches it from the start.
     await socket.join(userRoom(connection.identity.userId));
   }
@@ -293,7 +288,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
   private exceedsEventRate(socket: Socket): boolean {
     const limit = this.config.limits.eventsPerSocketPerS;
     if (limit === 0) return false;
-    const rate = (socket.data as SocketData).rate;
+    const rate = eventRateOf(socket);
     const now = Date.now();
     if (now - rate.windowStartedAt >= 1000) {
       const consecutive = now - rate.windowStartedAt < 2000;

@@ -41,14 +41,6 @@ export interface SocketData {
   rate: EventRateWindow;
 }
 
-/** A socket that passed the handshake. */
-export type AuthenticatedSocket = Socket<
-  Record<string, never>,
-  Record<string, never>,
-  Record<string, never>,
-  SocketData
->;
-
 /** One live client connection as the cluster sees it. */
 export interface ConnectionRecord {
   connectionId: string;
@@ -67,12 +59,35 @@ export interface ConnectionRecord {
   userAgent: string;
 }
 
-export function identityOf(socket: Socket): SocketIdentity {
-  return (socket.data as SocketData).connection.identity;
+/**
+ * `socket.data` as the handshake fills it. Socket.IO types it `any` on the sockets Nest hands
+ * out, so it is typed here, once; everything else goes through the functions below.
+ */
+function dataOf(socket: Socket): Partial<SocketData> {
+  return socket.data as Partial<SocketData>;
 }
 
+/** The connection of a socket that passed the handshake. */
 export function connectionOf(socket: Socket): ConnectionState {
-  return (socket.data as SocketData).connection;
+  const { connection } = dataOf(socket);
+  if (!connection) throw new Error(`Socket ${socket.id} has not passed the handshake`);
+  return connection;
+}
+
+export function identityOf(socket: Socket): SocketIdentity {
+  return connectionOf(socket).identity;
+}
+
+/** Called by the handshake once the socket's connection is admitted. */
+export function attachConnection(socket: Socket, connection: ConnectionState): void {
+  dataOf(socket).connection = connection;
+}
+
+/** The socket's event-rate window, started on first use. */
+export function eventRateOf(socket: Socket): EventRateWindow {
+  const data = dataOf(socket);
+  data.rate ??= { windowStartedAt: 0, count: 0, refusedInWindow: false, floodStreak: 0 };
+  return data.rate;
 }
 
 /** Adds the connection's new token to those it carried, forgetting the ones that have expired. */
