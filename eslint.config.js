@@ -34,6 +34,16 @@ export default defineConfig(
       ],
       // Nest modules are empty classes that exist only to carry their decorators.
       '@typescript-eslint/no-extraneous-class': 'off',
+      // The project service reads `experimentalDecorators` and `emitDecoratorMetadata` from
+      // tsconfig.json, so the rule leaves alone every file with a decorator: Nest's injection reads
+      // the classes of constructor and handler parameters at runtime, through the emitted metadata,
+      // and those imports must stay value imports. Type-only imports elsewhere are written
+      // `import type { A }`, or `import { b, type A }` beside values.
+      '@typescript-eslint/consistent-type-imports': [
+        'error',
+        { prefer: 'type-imports', fixStyle: 'inline-type-imports' },
+      ],
+      '@typescript-eslint/no-import-type-side-effects': 'error',
     },
   },
   {

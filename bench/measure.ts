@@ -1,6 +1,7 @@
 import type { TargetDefinition } from './catalog.js';
 import { connectFleet, type TargetWire } from './load/connect.js';
 import type { Fleet } from './load/fleet.js';
+import type { LightClient } from './load/light-client.js';
 import { ResourceMeter } from './load/resources.js';
 import { runStep, type RoomTraffic } from './load/step.js';
 import { measureStep, sweep, type SweepPlan, type SweepResult } from './load/sweep.js';
@@ -97,7 +98,7 @@ export async function measureTarget(
   const traffic = (rooms: RoomPlan[]): RoomTraffic[] =>
     rooms.map((room) => ({
       chatId: chatIdOf(chatIds, room.key),
-      senders: room.senders.map((client) => fleet.clients[client]),
+      senders: room.senders.map((client) => connectedClient(fleet, client)),
       lightweightMembers: room.clients.length,
       probes: room.probes.map((probe) => fleet.probes[probe]).filter((probe) => probe !== undefined),
     }));
@@ -144,7 +145,7 @@ export async function measureTarget(
   ];
   for (const { shape, enabledBy, rooms } of shapes) {
     if (!options.phases.includes(enabledBy)) continue;
-    const layout = `${rooms.length} x ${rooms[0].clients.length}`;
+    const layout = `${rooms.length} x ${rooms[0]?.clients.length ?? 0}`;
     for (const event of definition.fanoutEvents) {
       const label = `fan-out ${shape} ${event}`;
       const sweepPlan = stepPlan(label, 'deliveries/s', event, rooms, options.fanoutSteps);
@@ -215,6 +216,12 @@ function wireOf(
     }),
     probeAuth: (probe) => ({ userId: plan.probeUser(probe), chatIds: chatsOf(plan.roomsOfProbe(probe)) }),
   };
+}
+
+function connectedClient(fleet: Fleet, client: number): LightClient {
+  const connected = fleet.clients[client];
+  if (connected === undefined) throw new Error(`Client ${client} of the plan is not connected`);
+  return connected;
 }
 
 function chatIdOf(chatIds: Map<string, string>, key: string): string {

@@ -68,11 +68,11 @@ export class BenchPlan {
 
   /** Room keys of a client, in the order of `rooms`. */
   roomsOfClient(client: number): string[] {
-    const { groupRooms, groupRoomSize, inboundSenders } = this.options;
     const keys = [this.broadcastRoom.key];
-    if (client < groupRooms * groupRoomSize)
-      keys.push(this.groupRooms[Math.floor(client / groupRoomSize)].key);
-    if (client < inboundSenders) keys.push(this.inboundRooms[client].key);
+    const groupRoom = this.groupRooms[Math.floor(client / this.options.groupRoomSize)];
+    if (groupRoom) keys.push(groupRoom.key);
+    const inboundRoom = this.inboundRooms[client];
+    if (inboundRoom) keys.push(inboundRoom.key);
     return keys;
   }
 
@@ -81,8 +81,9 @@ export class BenchPlan {
   }
 
   /** Users of a room, creator (first sender) first. */
-  usersOf(room: RoomPlan): string[] {
-    const creator = room.senders[0];
+  usersOf(room: RoomPlan): [creator: string, ...others: string[]] {
+    const [creator] = room.senders;
+    if (creator === undefined) throw new Error(`Room ${room.key} has no sender to create it`);
     return [
       this.clientUser(creator),
       ...room.clients.filter((client) => client !== creator).map((client) => this.clientUser(client)),

@@ -4,13 +4,9 @@ export async function inPool<T>(
   concurrency: number,
   task: (item: T) => Promise<void>,
 ): Promise<void> {
-  let next = 0;
+  const queue = items.values();
   const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next];
-      next += 1;
-      await task(item);
-    }
+    for (const item of queue) await task(item);
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }

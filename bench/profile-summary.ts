@@ -105,7 +105,7 @@ function packageName({ callFrame }: CpuProfileNode): string {
   if (url.startsWith('node:')) return 'node';
   const modules = url.lastIndexOf('/node_modules/');
   if (modules >= 0) {
-    const [first, second] = url.slice(modules + '/node_modules/'.length).split('/');
+    const [first = '', second = ''] = url.slice(modules + '/node_modules/'.length).split('/');
     return first.startsWith('@') ? `${first}/${second}` : first;
   }
   const app = /\/src\/([^/]+)\//.exec(url);

@@ -3,6 +3,8 @@ import { DISTURBANCE_CPU_PCT, MAX_ATTEMPTS, type SweepResult, type SweepStep } f
 import type { BenchResult, FanoutShape, GoalCheck, TargetResult } from './results.js';
 
 type Cell = string | number | null;
+/** A header row, then a row per entry. */
+type Table = [header: Cell[], ...rows: Cell[][]];
 
 const DISTURBED_MARK = '*';
 
@@ -89,7 +91,7 @@ function latencyOf(step: SweepStep) {
   return step.expectedDeliveries > 0 ? step.delivery : step.ack;
 }
 
-function connectTable(targets: TargetResult[]): Cell[][] {
+function connectTable(targets: TargetResult[]): Table {
   const reference = referenceValues(targets, (target) => target.connect?.connectsPerS ?? null);
   return [
     [
@@ -120,7 +122,7 @@ function connectTable(targets: TargetResult[]): Cell[][] {
   ];
 }
 
-function memoryTable(targets: TargetResult[]): Cell[][] {
+function memoryTable(targets: TargetResult[]): Table {
   const rss = referenceValues(targets, (target) => target.memory?.rssPerConnectionBytes ?? null);
   const heap = referenceValues(targets, (target) => target.memory?.heapPerConnectionBytes ?? null);
   return [
@@ -139,18 +141,21 @@ function memoryTable(targets: TargetResult[]): Cell[][] {
   ];
 }
 
-function fanoutTable(targets: TargetResult[], shape: FanoutShape): Cell[][] {
+function fanoutTable(targets: TargetResult[], shape: FanoutShape): Table {
   const rows = targets.flatMap((target) =>
     target.fanout
       .filter((result) => result.shape === shape)
       .map((result) => ({ target, sweep: result.sweep })),
   );
   const primary = (name: string) => rows.find((row) => row.target.name === name)?.sweep ?? null;
-  const ratios = (value: number | null, pick: (sweep: SweepResult) => number | null) =>
-    ['socket.io', 'ws'].map((name) => {
-      const reference = primary(name);
-      return ratio(value, reference ? pick(reference) : null);
-    });
+  const ratioTo = (name: string, value: number | null, pick: (sweep: SweepResult) => number | null) => {
+    const reference = primary(name);
+    return ratio(value, reference ? pick(reference) : null);
+  };
+  const ratios = (value: number | null, pick: (sweep: SweepResult) => number | null) => [
+    ratioTo('socket.io', value, pick),
+    ratioTo('ws', value, pick),
+  ];
   const capacity = (sweep: SweepResult) => sweep.sustainable?.deliveredPerS ?? null;
   const halfP99 = (sweep: SweepResult) => sweep.atHalfReference?.delivery.p99Ms ?? null;
   const halfCost = (sweep: SweepResult) => {
@@ -191,15 +196,15 @@ function fanoutTable(targets: TargetResult[], shape: FanoutShape): Cell[][] {
         ...usage(best),
         best ? best.gaps : null,
         marked(ms(halfP99(sweep)), sweep.atHalfReference),
-        ratios(halfP99(sweep), halfP99)[0],
+        ratioTo('socket.io', halfP99(sweep), halfP99),
         halfCost(sweep),
-        ratios(halfCost(sweep), halfCost)[0],
+        ratioTo('socket.io', halfCost(sweep), halfCost),
       ];
     }),
   ];
 }
 
-function inboundTable(targets: TargetResult[]): Cell[][] {
+function inboundTable(targets: TargetResult[]): Table {
   const reference = referenceValues(targets, (target) => target.inbound?.sustainable?.ackedPerS ?? null);
   return [
     [
@@ -242,7 +247,7 @@ function usage(used: ResourceUsage | null): Cell[] {
   ];
 }
 
-function goalsTable(goals: GoalCheck[]): Cell[][] {
+function goalsTable(goals: GoalCheck[]): Table {
   return [
     ['goal', 'target', 'measured', 'limit', 'status'],
     ...goals.map((goal) => [
@@ -270,18 +275,25 @@ function layoutOf(targets: TargetResult[], shape: FanoutShape): string {
   );
 }
 
-function section(title: string, rows: Cell[][]): string[] {
-  const text = rows.map((row) => row.map((cell) => (cell === null ? '-' : String(cell))));
-  const widths = text[0].map((_, column) => Math.max(...text.map((row) => row[column].length)));
+function section(title: string, [header, ...rows]: Table): string[] {
+  const text = (row: Cell[]) => row.map((cell) => (cell === null ? '-' : String(cell)));
+  const headerText = text(header);
+  const rowsText = rows.map(text);
+  const widths = headerText.map((_, column) =>
+    Math.max(...[headerText, ...rowsText].map((row) => row[column]?.length ?? 0)),
+  );
   const render = (row: string[]) =>
     row
-      .map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column])))
+      .map((cell, column) => {
+        const width = widths[column] ?? 0;
+        return column === 0 ? cell.padEnd(width) : cell.padStart(width);
+      })
       .join('  ');
   return [
     title,
-    render(text[0]),
+    render(headerText),
     widths.map((width) => '-'.repeat(width)).join('  '),
-    ...text.slice(1).map(render),
+    ...rowsText.map(render),
     '',
   ];
 }

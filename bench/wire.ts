@@ -57,18 +57,21 @@ export const CONTENT_MARKER = Buffer.from(`"content":"${STAMP_SEPARATOR}`);
  * string: the receive path runs for every delivery. Returns null when the content is no stamp.
  */
 export function readStamp(frame: Buffer, offset: number): Stamp | null {
-  const fields = [0, 0, 0, 0];
+  const fields: [step: number, sender: number, sequence: number, intendedAtMicros: number] = [0, 0, 0, 0];
   let position = offset;
   for (let field = 0; field < fields.length; field += 1) {
     const start = position;
     let value = 0;
-    while (position < frame.length && frame[position] >= ZERO && frame[position] <= NINE) {
-      value = value * 10 + (frame[position] - ZERO);
+    let byte = frame[position];
+    while (byte !== undefined && byte >= ZERO && byte <= NINE) {
+      value = value * 10 + (byte - ZERO);
       position += 1;
+      byte = frame[position];
     }
-    if (position === start || frame[position] !== STAMP_SEPARATOR_CODE) return null;
+    if (position === start || byte !== STAMP_SEPARATOR_CODE) return null;
     fields[field] = value;
     position += 1;
   }
-  return { step: fields[0], sender: fields[1], sequence: fields[2], intendedAtMicros: fields[3] };
+  const [step, sender, sequence, intendedAtMicros] = fields;
+  return { step, sender, sequence, intendedAtMicros };
 }

@@ -37,7 +37,9 @@ export class DeliveryRecorder {
     this.latency.record(now - intendedAtMicros / 1000);
     if (now <= this.deadline) this.inTime += 1;
     else this.late += 1;
-    this.byRoom[Math.floor(sender / this.sendersPerRoom)] += 1;
+    const room = Math.floor(sender / this.sendersPerRoom);
+    const roomDeliveries = this.byRoom[room];
+    if (roomDeliveries !== undefined) this.byRoom[room] = roomDeliveries + 1;
     const expected = (client.lastSequence.get(sender) ?? 0) + 1;
     if (sequence < expected) {
       this.outOfOrder += 1;

@@ -22,7 +22,7 @@ export class Histogram {
   record(valueMs: number): void {
     const clamped = valueMs < FLOOR_MS ? FLOOR_MS : valueMs;
     const bucket = Math.min(BUCKETS - 1, Math.ceil(Math.log(clamped / FLOOR_MS) / LOG_GROWTH));
-    this.counts[bucket] += 1;
+    this.counts[bucket] = (this.counts[bucket] ?? 0) + 1;
     this.total += 1;
     if (valueMs > this.max) this.max = valueMs;
   }
@@ -32,8 +32,8 @@ export class Histogram {
     if (this.total === 0) return null;
     const rank = Math.max(1, Math.ceil(quantile * this.total));
     let seen = 0;
-    for (let bucket = 0; bucket < BUCKETS; bucket += 1) {
-      seen += this.counts[bucket];
+    for (const [bucket, count] of this.counts.entries()) {
+      seen += count;
       if (seen >= rank) return Math.min(this.max, FLOOR_MS * GROWTH ** bucket);
     }
     return this.max;

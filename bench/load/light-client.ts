@@ -162,9 +162,11 @@ export class LightClient {
   private onAck(frame: Buffer, offset: number): void {
     let position = offset;
     let ackId = 0;
-    while (position < frame.length && frame[position] >= DIGIT_ZERO && frame[position] <= DIGIT_NINE) {
-      ackId = ackId * 10 + (frame[position] - DIGIT_ZERO);
+    let byte = frame[position];
+    while (byte !== undefined && byte >= DIGIT_ZERO && byte <= DIGIT_NINE) {
+      ackId = ackId * 10 + (byte - DIGIT_ZERO);
       position += 1;
+      byte = frame[position];
     }
     const callback = this.pendingAcks.get(ackId);
     if (!callback) return;

@@ -106,11 +106,13 @@ function readCoreTimes(): Map<number, CoreTimes> | null {
   }
   const cores = new Map<number, CoreTimes>();
   for (const line of text.split('\n')) {
-    const match = /^cpu(\d+)\s+(.*)$/.exec(line);
-    if (!match) continue;
-    const [user, nice, system, idle, iowait, irq, softirq, steal] = match[2].split(/\s+/).map(Number);
+    const [, core, times] = /^cpu(\d+)\s+(.*)$/.exec(line) ?? [];
+    if (core === undefined || times === undefined) continue;
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = times
+      .split(/\s+/)
+      .map(Number);
     const busy = user + nice + system + irq + softirq + steal;
-    cores.set(Number(match[1]), { busy, total: busy + idle + iowait });
+    cores.set(Number(core), { busy, total: busy + idle + iowait });
   }
   return cores;
 }

@@ -75,9 +75,10 @@ export async function runStep(
   const stride = Math.max(...rooms.map((room) => room.senders.length));
   const intervalMs = 1000 / spec.messagesPerS;
   const total = Math.max(1, Math.floor(spec.durationMs / intervalMs));
-  const sequences = new Array<number>(rooms.length * stride).fill(0);
-  const sentToRoom = new Array<number>(rooms.length).fill(0);
-  const refusedToRoom = new Array<number>(rooms.length).fill(0);
+  /** The last sequence number sent by each sender. */
+  const sequences = new Map<number, number>();
+  /** Messages sent to each room, and how many of them were refused. */
+  const tallies = rooms.map((room) => ({ room, sent: 0, refused: 0 }));
   const ackLatency = new Histogram();
   const ackFailures: Record<string, number> = {};
   let expectedDeliveries = 0;
@@ -102,8 +103,8 @@ export async function runStep(
   const finished = new Promise<boolean>((resolve) => (finish = resolve));
   let allSent = false;
   const probeDue = () =>
-    rooms.every((room, index) =>
-      room.probes.every((probe) => probe.received(spec.step) >= sentToRoom[index] - refusedToRoom[index]),
+    tallies.every(({ room, sent, refused }) =>
+      room.probes.every((probe) => probe.received(spec.step) >= sent - refused),
     );
   const progress = () => {
     lastProgressAt = performance.now();
@@ -122,19 +123,23 @@ export async function runStep(
   const send = (index: number, now: number) => {
     const intendedAt = start + index * intervalMs;
     maxSendLagMs = Math.max(maxSendLagMs, now - intendedAt);
-    const roomIndex = index % rooms.length;
-    const room = rooms[roomIndex];
-    const senderIndex = Math.floor(index / rooms.length) % room.senders.length;
+    const roomIndex = index % tallies.length;
+    const tally = tallies[roomIndex];
+    if (!tally) throw new Error(`No room ${roomIndex} among ${tallies.length}`);
+    const { room } = tally;
+    const senderIndex = Math.floor(index / tallies.length) % room.senders.length;
+    const client = room.senders[senderIndex];
+    if (!client) throw new Error(`No sender ${senderIndex} in chat ${room.chatId}`);
     const sender = roomIndex * stride + senderIndex;
-    sequences[sender] += 1;
-    const sequence = sequences[sender];
+    const sequence = (sequences.get(sender) ?? 0) + 1;
+    sequences.set(sender, sequence);
     const content = stampContent(
       { step: spec.step, sender, sequence, intendedAtMicros: intendedAt * 1000 },
       spec.contentLength,
     );
-    sentToRoom[roomIndex] += 1;
+    tally.sent += 1;
     expectedDeliveries += room.lightweightMembers;
-    room.senders[senderIndex].emit(
+    client.emit(
       spec.event,
       { chatId: room.chatId, content, clientId: `${spec.step}-${sender}-${sequence}` },
       (response) => {
@@ -146,7 +151,7 @@ export async function runStep(
         } else {
           const code = failureCode(response);
           ackFailures[code] = (ackFailures[code] ?? 0) + 1;
-          refusedToRoom[roomIndex] += 1;
+          tally.refused += 1;
           refusedDeliveries += room.lightweightMembers;
         }
         progress();
@@ -189,7 +194,7 @@ export async function runStep(
   for (const room of rooms) for (const probe of room.probes) probe.onReceived = () => undefined;
 
   const seconds = spec.durationMs / 1000;
-  const broadcastTo = (index: number) => sentToRoom[index] - refusedToRoom[index];
+  const broadcastTo = ({ sent, refused }: { sent: number; refused: number }) => sent - refused;
   const probed = rooms.some((room) => room.probes.length > 0);
   return {
     messagesPerS: spec.messagesPerS,
@@ -212,10 +217,10 @@ export async function runStep(
     drained,
     probesAgree:
       probed && drained
-        ? rooms.every(
-            (room, index) =>
-              recorder.byRoom[index] === broadcastTo(index) * room.lightweightMembers &&
-              room.probes.every((probe) => probe.received(spec.step) === broadcastTo(index)),
+        ? tallies.every(
+            (tally, index) =>
+              recorder.byRoom[index] === broadcastTo(tally) * tally.room.lightweightMembers &&
+              tally.room.probes.every((probe) => probe.received(spec.step) === broadcastTo(tally)),
           )
         : null,
   };

@@ -76,7 +76,7 @@ export async function sweep(plan: SweepPlan): Promise<SweepResult> {
     }
   }
   const passing = steps.filter((step) => step.passed);
-  const sustainable = passing.length > 0 ? passing[passing.length - 1] : null;
+  const sustainable = passing.at(-1) ?? null;
   return {
     unit: plan.unit,
     event: plan.event,

@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AppConfig, buildAppConfig } from '../config/app-config.js';
+import { type AppConfig, buildAppConfig } from '../config/app-config.js';
 import { validateEnvironment } from '../config/environment.js';
 import { demoTokenBanner, loadOrCreateDevelopmentSecret, mintToken } from './dev-credentials.js';
 import { TokenVerifier } from './token-verifier.js';
@@ -173,12 +173,18 @@ describe('demoTokenBanner', () => {
 
     const tokens = banner.match(/eyJ[\w-]+\.[\w-]+\.[\w-]+/g) ?? [];
     expect(tokens).toHaveLength(3);
-    const [user, admin, connectExample] = await Promise.all(tokens.map((token) => verifier.verify(token)));
+    const [userToken, adminToken, connectToken] = tokens;
+    if (!userToken || !adminToken || !connectToken) throw new Error('Expected three tokens in the banner');
+    const [user, admin, connectExample] = await Promise.all([
+      verifier.verify(userToken),
+      verifier.verify(adminToken),
+      verifier.verify(connectToken),
+    ]);
     expect(user).toMatchObject({ userId: 'demo-user', roles: [] });
     expect(admin).toMatchObject({ userId: 'demo-admin', roles: ['admin'] });
     expect(connectExample.userId).toBe('demo-user');
     expect(user.expiresAt - (user.issuedAt ?? 0)).toBe(24 * 3600_000);
-    expect(banner).toContain(`io('http://localhost:4100', { auth: { token: '${tokens[0]}' } })`);
+    expect(banner).toContain(`io('http://localhost:4100', { auth: { token: '${userToken}' } })`);
     expect(banner).toContain('npm run token -- --sub alice');
   });
 

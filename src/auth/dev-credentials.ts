@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { JwtService } from '@nestjs/jwt';
-import { AppConfig } from '../config/app-config.js';
+import type { AppConfig } from '../config/app-config.js';
 import { MAX_DATE_MS } from './token-verifier.js';
 
 const SECRET_FILE = 'dev-jwt-secret';
@@ -108,7 +108,10 @@ function ttlSeconds(ttl: string | number): number {
 
 function durationSeconds(duration: string): number {
   const match = /^(\d+)\s*([smhd]?)$/.exec(duration.trim());
-  return match ? Number(match[1]) * SECONDS_PER_UNIT[match[2] || 's'] : NaN;
+  if (!match) return NaN;
+  const [, amount, unit] = match;
+  const perUnit = SECONDS_PER_UNIT[unit || 's'];
+  return perUnit === undefined ? NaN : Number(amount) * perUnit;
 }
 
 function serverUrl(config: AppConfig): string {

@@ -2,12 +2,12 @@ import {
   createHmac,
   generateKeyPairSync,
   type JsonWebKey,
-  KeyObject,
+  type KeyObject,
   randomBytes,
   sign as signWithKey,
 } from 'node:crypto';
-import { createServer, Server } from 'node:http';
-import { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { jest } from '@jest/globals';
 import jwt, { type Algorithm, type JwtHeader } from 'jsonwebtoken';
 import type { Clock } from '../common/clock.js';

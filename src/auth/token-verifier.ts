@@ -74,7 +74,7 @@ const JWKS_TIMEOUT_MS = 5000;
 export const MAX_DATE_MS = 8.64e15;
 
 /**
- * Verifies access tokens (PROTOCOL §1). Keys, key lookups and verification options are built once
+ * Verifies access tokens (docs/protocol.md, Authentication). Keys, key lookups and verification options are built once
  * here; `verify` runs on every handshake, token refresh and authenticated HTTP request.
  *
  * jose checks the signature, then `iss`, `aud`, `nbf` and `exp` against the clock; its failures
@@ -372,12 +372,13 @@ function describeKey(key: KeyObject): string {
 
 function readHeader(token: string): TokenHeader {
   const segments = token.split('.');
-  if (segments.length !== 3 || segments[0] === '') {
+  const [encodedHeader] = segments;
+  if (segments.length !== 3 || !encodedHeader) {
     throw invalid('Token is malformed (expected three dot-separated parts)');
   }
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(segments[0], 'base64url').toString('utf8'));
+    header = JSON.parse(Buffer.from(encodedHeader, 'base64url').toString('utf8'));
   } catch (error) {
     throw invalid('Token header is not valid JSON', error);
   }

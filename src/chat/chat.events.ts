@@ -36,7 +36,10 @@ export const ChatEvent = {
   MemberRemoved: 'chat:member-removed',
 } as const;
 
-/** Bounds every request is checked against; the content limit comes from `CHAT_MAX_CONTENT`. */
+/**
+ * Bounds every request is checked against. The content limit and the typing idle time come from
+ * `CHAT_MAX_CONTENT` and `CHAT_TYPING_IDLE_MS`.
+ */
 export const ChatLimits = {
   defaultPageSize: 50,
   maxPageSize: 200,
@@ -45,8 +48,6 @@ export const ChatLimits = {
   maxChatIdLength: 64,
   maxTitleLength: 200,
   maxClientIdLength: 128,
-  /** A typing state not refreshed for this long ends with `user:stop-typing`. */
-  typingIdleMs: 3000,
   /** Typing refreshes closer together than this are not broadcast again. */
   typingRebroadcastMs: 1000,
 } as const;

@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
 import { Server } from 'socket.io';
+import { itemAt } from '../../test/support/items.js';
 import { InMemoryChatRepository } from '../../test/support/memory-chat.repository.js';
 import { RecordingAdapter } from '../../test/support/recording-adapter.js';
 import { buildAppConfig } from '../config/app-config.js';
@@ -54,8 +55,7 @@ describe('ChatService', () => {
 
   const events = () => adapter.events();
 
-  async function chatOf(...members: ChatActor[]): Promise<Chat> {
-    const [creator, ...others] = members;
+  async function chatOf(creator: ChatActor, ...others: ChatActor[]): Promise<Chat> {
     const chat = await service.createChat(creator, { participantIds: others.map((member) => member.userId) });
     adapter.reset();
     return chat;
@@ -307,19 +307,19 @@ describe('ChatService', () => {
     it('moves the read position forward only, telling the chat when it moves', async () => {
       const chat = await chatOf(alice, bob);
       const other = await chatOf(alice, bob);
-      const sent = [
+      const [older, newer] = [
         (await service.sendMessage(alice, { chatId: chat.id, content: 'a' })).message,
         (await service.sendMessage(alice, { chatId: chat.id, content: 'b' })).message,
       ];
       const foreign = (await service.sendMessage(alice, { chatId: other.id, content: 'c' })).message;
       adapter.broadcasts.length = 0;
 
-      const latest = await service.markRead(bob, { chatId: chat.id, messageId: sent[1].id });
-      const backwards = await service.markRead(bob, { chatId: chat.id, messageId: sent[0].id });
+      const latest = await service.markRead(bob, { chatId: chat.id, messageId: newer.id });
+      const backwards = await service.markRead(bob, { chatId: chat.id, messageId: older.id });
       const misplaced = await failureOf(service.markRead(bob, { chatId: chat.id, messageId: foreign.id }));
-      const stranger = await failureOf(service.markRead(eve, { chatId: chat.id, messageId: sent[0].id }));
+      const stranger = await failureOf(service.markRead(eve, { chatId: chat.id, messageId: older.id }));
 
-      expect(latest).toEqual({ chatId: chat.id, userId: 'bob', messageId: sent[1].id });
+      expect(latest).toEqual({ chatId: chat.id, userId: 'bob', messageId: newer.id });
       expect(backwards).toEqual(latest);
       expect(misplaced.toBody()).toEqual({ code: 'NOT_FOUND', message: `Message ${foreign.id} not found` });
       expect(stranger.code).toBe('NOT_FOUND');
@@ -351,9 +351,10 @@ describe('ChatService', () => {
 
     it('syncs every message after a cursor, in order, page by page', async () => {
       const { chat, sent } = await chatWith(5);
+      const idAt = (index: number): number => itemAt(sent, index).id;
 
-      const first = await service.sync(bob, { chatId: chat.id, afterMessageId: sent[0].id, limit: 3 });
-      const rest = await service.sync(bob, { chatId: chat.id, afterMessageId: sent[3].id, limit: 3 });
+      const first = await service.sync(bob, { chatId: chat.id, afterMessageId: idAt(0), limit: 3 });
+      const rest = await service.sync(bob, { chatId: chat.id, afterMessageId: idAt(3), limit: 3 });
       const everything = await service.sync(bob, { chatId: chat.id });
 
       expect(first).toEqual({ messages: sent.slice(1, 4), hasMore: true });

@@ -38,7 +38,7 @@ export function chatRoom(chatId: string): string {
 }
 
 /**
- * The chat rules (PROTOCOL §4), for the gateway, the controller and importing Nest services
+ * The chat rules (docs/protocol.md, Chat), for the gateway, the controller and importing Nest services
  * alike: every write is stored first, then broadcast to the rooms of the `/chat` namespace,
  * through the adapter, so that every instance delivers it.
  *

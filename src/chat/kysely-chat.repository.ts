@@ -63,11 +63,12 @@ export class KyselyChatRepository extends ChatRepository {
       ])
       .where('chats.id', '=', chatId)
       .execute();
-    if (rows.length === 0) return null;
+    const [first] = rows;
+    if (first === undefined) return null;
     const members = rows.flatMap(({ user_id, joined_at }) =>
       user_id !== null && joined_at !== null ? [{ user_id, joined_at }] : [],
     );
-    return toChat(rows[0], members);
+    return toChat(first, members);
   }
 
   async listChatsForUser(userId: string): Promise<ChatSummary[]> {

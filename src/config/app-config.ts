@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Algorithm } from 'jsonwebtoken';
-import { EnvironmentVariables, NodeEnv } from './environment.js';
+import { type EnvironmentVariables, NodeEnv } from './environment.js';
 import { parseTrustProxy, type TrustProxy } from './trust-proxy.js';
 
 export type JwtKeySource =

@@ -38,6 +38,9 @@ function normalize(origin: string): string {
 
 function wildcardPattern(origin: string): RegExp {
   const [scheme, host] = normalize(origin).split('://');
+  if (scheme === undefined || host === undefined) {
+    throw new Error(`CORS origin ${JSON.stringify(origin)} has no scheme (expected http(s)://host)`);
+  }
   const hostPattern = host
     .split('.')
     .map((label) =>

@@ -1,4 +1,5 @@
-import { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket as NetSocket } from 'node:net';
 import type { Socket as EngineSocket } from 'engine.io';
 import type { ClientAddresses } from '../common/client-address.js';
 
@@ -87,7 +88,7 @@ function refuse(response: unknown, { status, code, message }: Refusal): void {
     response.end(body);
     return;
   }
-  const { socket } = response as { socket: import('node:net').Socket };
+  const { socket } = response as { socket: NetSocket };
   socket.on('error', () => undefined);
   if (socket.writable) {
     socket.write(

@@ -517,7 +517,7 @@ async function adapterSubscriptions(redis: RunningRedis): Promise<Subscriptions[
 
 function median(values: number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.floor(sorted.length / 2)];
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }
 
 /** Resolves once `message:new` of `message` is in `inbox`, checked to be the enveloped stored message. */

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { ConnectionStore } from '../../src/connections/connection.store.js';
+import type { ConnectionStore } from '../../src/connections/connection.store.js';
 import type { ConnectionRecord } from '../../src/connections/connection.types.js';
 import { MemoryConnectionStore } from '../../src/connections/memory-connection.store.js';
 import { RedisConnectionStore } from '../../src/connections/redis-connection.store.js';

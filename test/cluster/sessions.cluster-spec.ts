@@ -111,16 +111,17 @@ describeWithRedis('sessions across a cluster of instances', () => {
   });
 
   it('agrees on the global count on every instance, over REST and over the socket, and pushes changes', async () => {
-    const onA = [open(a, signToken({ sub: 'count-a1' })), open(a, signToken({ sub: 'count-a2' }))];
-    await Promise.all(onA.map((socket) => connected(socket)));
-    const pushedThree = timestamped(countPush(onA[0], 3, 10_000));
+    const firstOnA = open(a, signToken({ sub: 'count-a1' }));
+    const secondOnA = open(a, signToken({ sub: 'count-a2' }));
+    await Promise.all([connected(firstOnA), connected(secondOnA)]);
+    const pushedThree = timestamped(countPush(firstOnA, 3, 10_000));
 
     const onB = open(b, signToken({ sub: 'count-b1' }));
     await connected(onB);
     const connectedAt = performance.now();
 
     const agreement = await pollUntil(
-      () => Promise.all([restCount(a), restCount(b), ackCount(onA[1]), ackCount(onB)]),
+      () => Promise.all([restCount(a), restCount(b), ackCount(secondOnA), ackCount(onB)]),
       (counts) => counts.every((count) => count === 3),
       { what: 'the count on A and B, over REST and the socket', timeoutMs: COUNT_AGREEMENT_LIMIT_MS },
     );

@@ -9,6 +9,7 @@ import type { Chat, ChatMessage } from '../../src/chat/chat.types.js';
 import { KyselyChatRepository } from '../../src/chat/kysely-chat.repository.js';
 import { DatabaseService } from '../../src/database/database.service.js';
 import { AppError } from '../../src/common/errors.js';
+import { itemAt } from '../support/items.js';
 import { InMemoryChatRepository } from '../support/memory-chat.repository.js';
 import { describeWithPostgres, startPostgres, type TestPostgres } from '../support/postgres.js';
 
@@ -22,7 +23,7 @@ const newUser = (): string => `user-${randomUUID()}`;
  * in-memory double the unit tests build on, so that the double cannot drift from the real thing.
  */
 function chatRepositoryContract(repository: () => ChatRepository): void {
-  const createChat = (participantIds: string[], title: string | null = 'Team'): Promise<Chat> =>
+  const createChat = (participantIds: [string, ...string[]], title: string | null = 'Team'): Promise<Chat> =>
     repository().createChat({ title, participantIds, createdBy: participantIds[0] });
 
   const send = async (chatId: string, senderId: string, content: string): Promise<ChatMessage> =>
@@ -77,12 +78,16 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
 
   it('lists the ids of exactly the chats a user belongs to', async () => {
     const [alice, bob] = [newUser(), newUser()];
-    const chats = [await createChat([alice, bob]), await createChat([alice]), await createChat([bob])];
+    const [shared, aliceOnly, bobOnly] = [
+      await createChat([alice, bob]),
+      await createChat([alice]),
+      await createChat([bob]),
+    ];
     const left = await createChat([alice, bob]);
     await repository().removeMember(left.id, alice);
 
-    expect(await repository().chatIdsForUser(alice)).toEqual([chats[0].id, chats[1].id].sort());
-    expect(await repository().chatIdsForUser(bob)).toEqual([chats[0].id, chats[2].id, left.id].sort());
+    expect(await repository().chatIdsForUser(alice)).toEqual([shared.id, aliceOnly.id].sort());
+    expect(await repository().chatIdsForUser(bob)).toEqual([shared.id, bobOnly.id, left.id].sort());
   });
 
   it('stores messages with ids increasing within each chat', async () => {
@@ -112,7 +117,8 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
 
     const page = await repository().findMessagesAfter(first.id, undefined, 10);
     expect(page).toEqual({ messages: inFirst, hasMore: false });
-    expect(await repository().findMessage(inFirst[1].id)).toEqual(inFirst[1]);
+    const secondInFirst = itemAt(inFirst, 1);
+    expect(await repository().findMessage(secondInFirst.id)).toEqual(secondInFirst);
   });
 
   it('stores a message once per clientId and returns the stored one on a retry', async () => {
@@ -154,12 +160,12 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
     expect(otherChat.created).toBe(true);
     expect(new Set([first.message.id, otherSender.message.id, otherChat.message.id]).size).toBe(3);
 
-    const withoutClientId = [await send(chat.id, alice, 'same'), await send(chat.id, alice, 'same')];
-    expect(withoutClientId[0].id).not.toBe(withoutClientId[1].id);
-    expect(withoutClientId[0]).not.toHaveProperty('clientId');
+    const [sameOnce, sameAgain] = [await send(chat.id, alice, 'same'), await send(chat.id, alice, 'same')];
+    expect(sameOnce.id).not.toBe(sameAgain.id);
+    expect(sameOnce).not.toHaveProperty('clientId');
 
     const page = await repository().findMessagesAfter(chat.id, undefined, 10);
-    expect(ids(page.messages)).toEqual([first.message.id, otherSender.message.id, ...ids(withoutClientId)]);
+    expect(ids(page.messages)).toEqual([first.message.id, otherSender.message.id, sameOnce.id, sameAgain.id]);
   });
 
   it('stores one row when the same clientId is inserted concurrently', async () => {
@@ -242,12 +248,13 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
       await send(noise.id, alice, `noise ${index}`);
     }
     const after = (cursor: number | undefined) => repository().findMessagesAfter(chat.id, cursor, 3);
+    const idAt = (index: number): number => itemAt(messages, index).id;
 
     expect(await after(undefined)).toEqual({ messages: messages.slice(0, 3), hasMore: true });
-    expect(await after(messages[2].id)).toEqual({ messages: messages.slice(3, 6), hasMore: true });
-    expect(await after(messages[5].id)).toEqual({ messages: messages.slice(6), hasMore: false });
-    expect(await after(messages[6].id)).toEqual({ messages: [], hasMore: false });
-    expect(await repository().findMessagesAfter(chat.id, messages[0].id, 6)).toEqual({
+    expect(await after(idAt(2))).toEqual({ messages: messages.slice(3, 6), hasMore: true });
+    expect(await after(idAt(5))).toEqual({ messages: messages.slice(6), hasMore: false });
+    expect(await after(idAt(6))).toEqual({ messages: [], hasMore: false });
+    expect(await repository().findMessagesAfter(chat.id, idAt(0), 6)).toEqual({
       messages: messages.slice(1),
       hasMore: false,
     });
@@ -267,11 +274,12 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
       await send(noise.id, alice, `noise ${index}`);
     }
     const before = (cursor: number | undefined) => repository().findMessagesBefore(chat.id, cursor, 3);
+    const idAt = (index: number): number => itemAt(messages, index).id;
 
     expect(await before(undefined)).toEqual({ messages: messages.slice(4), hasMore: true });
-    expect(await before(messages[4].id)).toEqual({ messages: messages.slice(1, 4), hasMore: true });
-    expect(await before(messages[1].id)).toEqual({ messages: messages.slice(0, 1), hasMore: false });
-    expect(await before(messages[0].id)).toEqual({ messages: [], hasMore: false });
+    expect(await before(idAt(4))).toEqual({ messages: messages.slice(1, 4), hasMore: true });
+    expect(await before(idAt(1))).toEqual({ messages: messages.slice(0, 1), hasMore: false });
+    expect(await before(idAt(0))).toEqual({ messages: [], hasMore: false });
     expect(await repository().findMessagesBefore(chat.id, undefined, 7)).toEqual({
       messages,
       hasMore: false,
@@ -284,15 +292,16 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
     const other = await createChat([alice, bob]);
     const messages = await sendMany(chat.id, bob, 5);
     const elsewhere = await send(other.id, bob, 'elsewhere');
+    const idAt = (index: number): number => itemAt(messages, index).id;
 
-    expect(await repository().markRead(chat.id, alice, messages[2].id)).toBe(messages[2].id);
-    expect(await repository().markRead(chat.id, alice, messages[0].id)).toBe(messages[2].id);
-    expect(await repository().markRead(chat.id, alice, messages[2].id)).toBe(messages[2].id);
+    expect(await repository().markRead(chat.id, alice, idAt(2))).toBe(idAt(2));
+    expect(await repository().markRead(chat.id, alice, idAt(0))).toBe(idAt(2));
+    expect(await repository().markRead(chat.id, alice, idAt(2))).toBe(idAt(2));
     expect(await repository().markRead(chat.id, alice, elsewhere.id)).toBeNull();
-    expect(await repository().markRead(chat.id, alice, messages[4].id)).toBe(messages[4].id);
-    expect(await repository().markRead(chat.id, alice, messages[1].id)).toBe(messages[4].id);
+    expect(await repository().markRead(chat.id, alice, idAt(4))).toBe(idAt(4));
+    expect(await repository().markRead(chat.id, alice, idAt(1))).toBe(idAt(4));
 
-    expect(await repository().markRead(chat.id, bob, messages[1].id)).toBe(messages[1].id);
+    expect(await repository().markRead(chat.id, bob, idAt(1))).toBe(idAt(1));
     expect(await repository().markRead(other.id, alice, elsewhere.id)).toBe(elsewhere.id);
     expect(await repository().markRead(chat.id, newUser(), elsewhere.id)).toBeNull();
   });
@@ -314,12 +323,12 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
     expect(summaries[1]).toEqual({ ...withCarol, lastMessage: fromCarol[1], unreadCount: 2 });
     expect(summaries[2]).toEqual({ ...quiet, lastMessage: null, unreadCount: 0 });
 
-    await repository().markRead(withBob.id, alice, fromBob[1].id);
+    await repository().markRead(withBob.id, alice, itemAt(fromBob, 1).id);
     await repository().deleteMessage(lastFromBob.id, new Date());
     const afterRead = await repository().listChatsForUser(alice);
     expect(afterRead[0]).toMatchObject({ id: withBob.id, unreadCount: 1 });
-    expect(afterRead[0].lastMessage).toEqual(await repository().findMessage(lastFromBob.id));
-    expect(afterRead[0].lastMessage?.content).toBeNull();
+    expect(itemAt(afterRead, 0).lastMessage).toEqual(await repository().findMessage(lastFromBob.id));
+    expect(itemAt(afterRead, 0).lastMessage?.content).toBeNull();
 
     const newest = await send(withCarol.id, carol, 'carol again');
     const reordered = await repository().listChatsForUser(alice);
@@ -328,7 +337,7 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
 
     const forBob = await repository().listChatsForUser(bob);
     expect(forBob.map((summary) => summary.id)).toEqual([withBob.id, quiet.id]);
-    expect(forBob[0].unreadCount).toBe(1);
+    expect(itemAt(forBob, 0).unreadCount).toBe(1);
   });
 
   it('answers unknown ids with empty results', async () => {
@@ -489,7 +498,7 @@ describe('DatabaseService on a SQLite file', () => {
       expect(await reader.findChat(chat.id)).toEqual(chat);
       expect(await reader.findMessagesAfter(chat.id, undefined, 10)).toEqual(messagesBefore);
       expect(await reader.listChatsForUser(alice)).toEqual(summariesBefore);
-      expect(summariesBefore[0].unreadCount).toBe(2);
+      expect(itemAt(summariesBefore, 0).unreadCount).toBe(2);
       expect(
         await reader.insertMessage({ chatId: chat.id, senderId: bob, content: 'again', clientId: 'keep' }),
       ).toEqual({

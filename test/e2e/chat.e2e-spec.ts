@@ -17,6 +17,7 @@ import type { AckResponse } from '../../src/common/envelope.js';
 import { startApp, type RunningApp } from '../support/app.js';
 import { ChatInbox } from '../support/chat-inbox.js';
 import { client, closeAll, connected, refused } from '../support/clients.js';
+import { itemAt } from '../support/items.js';
 import { signToken } from '../support/tokens.js';
 
 type ChatSocket = Socket<ChatServerToClientEvents, ChatClientToServerEvents>;
@@ -333,17 +334,17 @@ describe('chat (e2e)', () => {
       const aliceSocket = await join(alice);
       const bobInbox = new ChatInbox(await join(bob));
 
-      const sent = [
+      const [one, two, three] = [
         await send(aliceSocket, chat.id, 'one'),
         await send(aliceSocket, chat.id, 'two'),
         await send(aliceSocket, chat.id, 'three'),
       ];
 
-      expect(sent[0].id).toBeLessThan(sent[1].id);
-      expect(sent[1].id).toBeLessThan(sent[2].id);
-      await bobInbox.waitFor(ChatEvent.NewMessage, (message) => message.id === sent[2].id);
-      expect(bobInbox.of(ChatEvent.NewMessage).map((event) => event.data)).toEqual(sent);
-      expect((await listMessages(bob, chat.id)).messages).toEqual(sent);
+      expect(one.id).toBeLessThan(two.id);
+      expect(two.id).toBeLessThan(three.id);
+      await bobInbox.waitFor(ChatEvent.NewMessage, (message) => message.id === three.id);
+      expect(bobInbox.of(ChatEvent.NewMessage).map((event) => event.data)).toEqual([one, two, three]);
+      expect((await listMessages(bob, chat.id)).messages).toEqual([one, two, three]);
     });
 
     it('lets only the sender edit, keeps editedAt and broadcasts the edit', async () => {
@@ -564,7 +565,7 @@ describe('chat (e2e)', () => {
         ChatEvent.NewMessage,
         ChatEvent.StopTyping,
       ]);
-      expect(bobInbox.of(ChatEvent.NewMessage)[0].data).toEqual(sent);
+      expect(bobInbox.of(ChatEvent.NewMessage)[0]?.data).toEqual(sent);
     });
   });
 
@@ -576,27 +577,27 @@ describe('chat (e2e)', () => {
       const aliceSocket = await join(alice);
       const aliceInbox = new ChatInbox(aliceSocket);
       const bobSocket = await join(bob);
-      const sent = [
+      const [first, second, third] = [
         await send(aliceSocket, chat.id, 'a'),
         await send(aliceSocket, chat.id, 'b'),
         await send(aliceSocket, chat.id, 'c'),
       ];
       const foreign = await post(alice, other.id, 'elsewhere');
 
-      expect(await summaryOf(bob, chat.id)).toEqual({ ...chat, lastMessage: sent[2], unreadCount: 3 });
+      expect(await summaryOf(bob, chat.id)).toEqual({ ...chat, lastMessage: third, unreadCount: 3 });
       expect((await summaryOf(alice, chat.id))?.unreadCount).toBe(0);
 
       const receipt = expectOk(
-        await bobSocket.emitWithAck(ChatEvent.Read, { chatId: chat.id, messageId: sent[1].id }),
+        await bobSocket.emitWithAck(ChatEvent.Read, { chatId: chat.id, messageId: second.id }),
       );
-      expect(receipt).toEqual({ chatId: chat.id, userId: bob, messageId: sent[1].id });
+      expect(receipt).toEqual({ chatId: chat.id, userId: bob, messageId: second.id });
       expect((await aliceInbox.waitFor(ChatEvent.Read)).data).toEqual(receipt);
       expect((await summaryOf(bob, chat.id))?.unreadCount).toBe(1);
 
       const backwards = expectOk(
-        await bobSocket.emitWithAck(ChatEvent.Read, { chatId: chat.id, messageId: sent[0].id }),
+        await bobSocket.emitWithAck(ChatEvent.Read, { chatId: chat.id, messageId: first.id }),
       );
-      expect(backwards.messageId).toBe(sent[1].id);
+      expect(backwards.messageId).toBe(second.id);
       expectFailure(
         await bobSocket.emitWithAck(ChatEvent.Read, { chatId: chat.id, messageId: foreign.id }),
         'NOT_FOUND',
@@ -605,7 +606,7 @@ describe('chat (e2e)', () => {
       const latest = await http()
         .post(`/api/chats/${chat.id}/read`)
         .set(bearer(bob))
-        .send({ messageId: sent[2].id });
+        .send({ messageId: third.id });
       expect(latest.status).toBe(200);
       expect((await summaryOf(bob, chat.id))?.unreadCount).toBe(0);
       expect((await summaryOf(bob, other.id))?.unreadCount).toBe(1);
@@ -627,14 +628,14 @@ describe('chat (e2e)', () => {
       const bobSocket = await join(bob);
 
       const pages: MessagePage[] = [];
-      let cursor: number | undefined = sent[1].id;
+      let cursor: number | undefined = itemAt(sent, 1).id;
       for (;;) {
         const page: MessagePage = expectOk(
           await bobSocket.emitWithAck(ChatEvent.Sync, { chatId: chat.id, afterMessageId: cursor, limit: 2 }),
         );
         pages.push(page);
         if (!page.hasMore) break;
-        cursor = page.messages[page.messages.length - 1].id;
+        cursor = itemAt(page.messages, -1).id;
       }
 
       expect(pages.map((page) => page.messages.length)).toEqual([2, 2, 1]);
@@ -647,13 +648,14 @@ describe('chat (e2e)', () => {
 
     it('pages over REST forwards with after, backwards with before, the latest by default', async () => {
       const { bob, chat, sent } = await chatWithMessages(5);
+      const idAt = (index: number): number => itemAt(sent, index).id;
 
       const forwards = await listMessages(bob, chat.id, '?after=0&limit=2');
-      const next = await listMessages(bob, chat.id, `?after=${sent[1].id}&limit=2`);
-      const last = await listMessages(bob, chat.id, `?after=${sent[3].id}&limit=2`);
+      const next = await listMessages(bob, chat.id, `?after=${idAt(1)}&limit=2`);
+      const last = await listMessages(bob, chat.id, `?after=${idAt(3)}&limit=2`);
       const latest = await listMessages(bob, chat.id, '?limit=2');
-      const older = await listMessages(bob, chat.id, `?before=${sent[3].id}&limit=2`);
-      const oldest = await listMessages(bob, chat.id, `?before=${sent[1].id}&limit=2`);
+      const older = await listMessages(bob, chat.id, `?before=${idAt(3)}&limit=2`);
+      const oldest = await listMessages(bob, chat.id, `?before=${idAt(1)}&limit=2`);
 
       expect(forwards).toEqual({ messages: sent.slice(0, 2), hasMore: true });
       expect(next).toEqual({ messages: sent.slice(2, 4), hasMore: true });
@@ -945,7 +947,10 @@ describe('chat storage across restarts (e2e)', () => {
           .send({ content });
         sent.push(dataOf<ChatMessage>(stored));
       }
-      await http().post(`/api/chats/${chat.id}/read`).set(bearer(bob)).send({ messageId: sent[0].id });
+      await http()
+        .post(`/api/chats/${chat.id}/read`)
+        .set(bearer(bob))
+        .send({ messageId: itemAt(sent, 0).id });
     } finally {
       await first.close();
     }
@@ -967,7 +972,7 @@ describe('chat storage across restarts (e2e)', () => {
         .post(`/api/chats/${chat.id}/messages`)
         .set(bearer(alice))
         .send({ content: 'after' });
-      expect(dataOf<ChatMessage>(after).id).toBeGreaterThan(sent[2].id);
+      expect(dataOf<ChatMessage>(after).id).toBeGreaterThan(itemAt(sent, 2).id);
       expect((await inbox.waitFor(ChatEvent.NewMessage)).data).toEqual(dataOf(after));
     } finally {
       socket.close();

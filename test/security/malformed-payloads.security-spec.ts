@@ -6,6 +6,7 @@ import type { ErrorBody } from '../../src/common/errors.js';
 import { SessionsEvent } from '../../src/sessions/sessions.events.js';
 import { startApp, type RunningApp } from '../support/app.js';
 import { client, closeAll, connected, nextEvent } from '../support/clients.js';
+import { itemAt } from '../support/items.js';
 import {
   CLIENT_EVENTS,
   CLIENT_EVENT_TABLE,
@@ -117,7 +118,7 @@ describe('malformed payloads on every client → server event (security)', () =>
     }
     fixture = {
       chatId,
-      messageId: sent[1].id,
+      messageId: itemAt(sent, 1).id,
       refreshToken: signToken({ sub: USER, roles: ROLES }),
     };
     storedMessages = await messagesOf(chatId);

@@ -122,7 +122,7 @@ describe('memory before authentication is bounded (security)', () => {
 
   it('answers 429 with a JSON body past PREAUTH_CONNECTIONS_PER_IP waiting connections, and admits again once one authenticates', async () => {
     const app = await start({ PREAUTH_CONNECTIONS_PER_IP: '3' });
-    const waiting = [await open(app), await open(app), await open(app)];
+    const [firstWaiting] = [await open(app), await open(app), await open(app)];
     expect(await refusedUpgrade(app)).toEqual({
       status: 429,
       body: { code: 'RATE_LIMITED', message: expect.any(String) },
@@ -132,11 +132,11 @@ describe('memory before authentication is bounded (security)', () => {
     expect(await polling.json()).toMatchObject({ code: 'RATE_LIMITED' });
 
     const authenticated = new Promise<void>((resolve) =>
-      waiting[0].on('message', (data: Buffer) => {
+      firstWaiting.on('message', (data: Buffer) => {
         if (data.toString().startsWith('40')) resolve();
       }),
     );
-    waiting[0].send(`40${JSON.stringify({ token: signToken() })}`);
+    firstWaiting.send(`40${JSON.stringify({ token: signToken() })}`);
     await authenticated;
     await open(app);
   });

@@ -234,6 +234,12 @@ describeWithRedis('REST rate limits shared through Redis (security)', () => {
   let inspector: Redis | undefined;
   const instances: RunningApp[] = [];
 
+  function bothInstances(): [RunningApp, RunningApp] {
+    const [a, b] = instances;
+    if (!a || !b) throw new Error('Both instances should have started in beforeAll');
+    return [a, b];
+  }
+
   beforeAll(async () => {
     redis = await startRedis();
     inspector = new Redis(redis.url);
@@ -257,7 +263,7 @@ describeWithRedis('REST rate limits shared through Redis (security)', () => {
   });
 
   it('counts an address once across instances', async () => {
-    const [a, b] = instances;
+    const [a, b] = bothInstances();
     const address = from('198.51.100.1');
     for (const instance of [a, b, a, b]) {
       expect((await get(instance, AUTHENTICATED_ROUTE, address)).status).toBe(401);
@@ -269,7 +275,7 @@ describeWithRedis('REST rate limits shared through Redis (security)', () => {
   });
 
   it('counts a user once across instances', async () => {
-    const [a, b] = instances;
+    const [a, b] = bothInstances();
     for (const [i, instance] of [a, b, a].entries()) {
       const answer = await get(instance, AUTHENTICATED_ROUTE, {
         ...from(`198.51.100.${10 + i}`),

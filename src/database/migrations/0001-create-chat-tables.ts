@@ -1,4 +1,4 @@
-import { Kysely, type Migration } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
 import type { DatabaseDialect } from '../database.service.js';
 
 /** Chats, their members, their messages and each member's read position. */
