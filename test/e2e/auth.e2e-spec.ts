@@ -6,6 +6,7 @@ import { startApp, TEST_SECRET, type RunningApp } from '../support/app.js';
 import { client, connected, disconnected, nextEvent, refused } from '../support/clients.js';
 import { TestClock } from '../support/test-clock.js';
 import { signToken, signTokenAt } from '../support/tokens.js';
+import { unauthorizedBody } from '../support/rest-errors.js';
 
 interface AuthenticatedEvent {
   type: string;
@@ -257,13 +258,7 @@ describe('authentication (e2e)', () => {
     it('answers 401 without a token and with a bad one', async () => {
       const missing = await request(running.app.getHttpServer()).get('/api/sessions/count');
       expect(missing.status).toBe(401);
-      expect(missing.body).toEqual({
-        statusCode: 401,
-        error: 'Unauthorized',
-        code: 'UNAUTHORIZED',
-        message: expect.any(String),
-        details: { code: 'AUTH_MISSING' },
-      });
+      expect(missing.body).toEqual(unauthorizedBody('AUTH_MISSING'));
       const forged = await request(running.app.getHttpServer())
         .get('/api/sessions/count')
         .set(
@@ -271,13 +266,7 @@ describe('authentication (e2e)', () => {
           `Bearer ${jwt.sign({ sub: 'x', exp: Math.floor(Date.now() / 1000) + 60 }, 'wrong')}`,
         );
       expect(forged.status).toBe(401);
-      expect(forged.body).toEqual({
-        statusCode: 401,
-        error: 'Unauthorized',
-        code: 'UNAUTHORIZED',
-        message: 'Token signature is invalid',
-        details: { code: 'AUTH_INVALID' },
-      });
+      expect(forged.body).toEqual(unauthorizedBody('AUTH_INVALID', 'Token signature is invalid'));
     });
 
     it('accepts each HTTP token source', async () => {
@@ -385,13 +374,7 @@ describe('authentication (e2e)', () => {
         expect(handshake.message).toBe(code);
         expect(handshake.data).toEqual({ code, message: expect.any(String) });
         expect(rest.status).toBe(401);
-        expect(rest.body).toEqual({
-          statusCode: 401,
-          error: 'Unauthorized',
-          code: 'UNAUTHORIZED',
-          message: expect.any(String),
-          details: { code },
-        });
+        expect(rest.body).toEqual(unauthorizedBody(code));
         const restMessage = (rest.body as { message: string }).message;
         expect(restMessage).not.toMatch(/AUTH_/);
         if (token === undefined) return;

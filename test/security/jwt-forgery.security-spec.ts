@@ -6,6 +6,7 @@ import { SessionsEvent } from '../../src/sessions/sessions.events.js';
 import { startApp, TEST_SECRET, type RunningApp } from '../support/app.js';
 import { client, closeAll, connected, refused } from '../support/clients.js';
 import { base64url, nowS, signHs256, unsignedToken } from '../support/security.js';
+import { unauthorizedBody } from '../support/rest-errors.js';
 
 const ISSUER = 'https://issuer.example';
 const AUDIENCE = 'switchboard';
@@ -19,13 +20,6 @@ type Claims = Record<string, unknown>;
 type HandshakeCode = 'AUTH_INVALID' | 'AUTH_EXPIRED';
 
 /** A REST refusal: `UNAUTHORIZED`, with the code a handshake refuses the same token with. */
-const unauthorizedBody = (code: HandshakeCode) => ({
-  statusCode: 401,
-  error: 'Unauthorized',
-  code: 'UNAUTHORIZED',
-  message: expect.any(String),
-  details: { code },
-});
 
 interface ForgedToken {
   name: string;

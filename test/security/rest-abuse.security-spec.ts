@@ -3,6 +3,7 @@ import type { Chat, ChatMessage, ChatSummary, MessagePage } from '../../src/chat
 import { startApp, type RunningApp } from '../support/app.js';
 import { DEEP_NESTING, deepJson, PROTOTYPE_KEYS, type FieldSpec } from '../support/security.js';
 import { signToken } from '../support/tokens.js';
+import { unauthorizedBody } from '../support/rest-errors.js';
 
 const MAX_PAYLOAD_BYTES = 64 * 1024;
 const OWNER = 'rest-owner';
@@ -297,13 +298,7 @@ describe('REST abuse (security)', () => {
     it.each(rowsOf(PROTECTED))('%s answers 401', async (_label, route) => {
       const response = await http()[route.method](pathOf(route));
       expect(response.status).toBe(401);
-      expect(response.body).toEqual({
-        statusCode: 401,
-        error: 'Unauthorized',
-        code: 'UNAUTHORIZED',
-        message: expect.any(String),
-        details: { code: 'AUTH_MISSING' },
-      });
+      expect(response.body).toEqual(unauthorizedBody('AUTH_MISSING'));
     });
 
     it.each(rowsOf(PUBLIC))('%s is public', async (_label, route) => {

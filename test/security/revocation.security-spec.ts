@@ -2,6 +2,7 @@ import request from 'supertest';
 import { startApp, type RunningApp } from '../support/app.js';
 import { client, closeAll, connected, disconnected, nextEvent, refused } from '../support/clients.js';
 import { signToken } from '../support/tokens.js';
+import { unauthorizedBody } from '../support/rest-errors.js';
 
 type Ack = { ok: boolean; data?: unknown; error?: { code: string; message: string; details?: unknown } };
 type Authenticated = { data: { sessionId: string; connectionId: string } };
@@ -31,19 +32,13 @@ describe('revocation after refresh (security)', () => {
     return (response.body as { data: unknown }).data;
   };
   /** The handshake code a REST refusal names, after checking the rest of its shape. */
-  const restRefusal = async (token: string) => {
+  /** The REST answer to `token`: refused as revoked, exactly as a handshake refuses it. */
+  const expectRevokedOverRest = async (token: string) => {
     const response = await request(app.app.getHttpServer())
       .get('/api/sessions/me')
       .set('Authorization', `Bearer ${token}`);
     expect(response.status).toBe(401);
-    expect(response.body).toEqual({
-      statusCode: 401,
-      error: 'Unauthorized',
-      code: 'UNAUTHORIZED',
-      message: 'This session was revoked',
-      details: { code: expect.any(String) },
-    });
-    return (response.body as { details: { code: string } }).details.code;
+    expect(response.body).toEqual(unauthorizedBody('AUTH_REVOKED', 'This session was revoked'));
   };
 
   it('refuses every token a sid-less session carried, the one it started with too', async () => {
@@ -59,7 +54,7 @@ describe('revocation after refresh (security)', () => {
 
     for (const token of [first, second]) {
       expect((await refused(open(token))).message).toBe('AUTH_REVOKED');
-      expect(await restRefusal(token)).toBe('AUTH_REVOKED');
+      await expectRevokedOverRest(token);
     }
   });
 
@@ -71,7 +66,7 @@ describe('revocation after refresh (security)', () => {
     expect(await socket.emitWithAck('auth:refresh', { token: second })).toMatchObject({ ok: true });
     await revoke('s-refreshed', second);
     expect((await refused(open(first))).message).toBe('AUTH_REVOKED');
-    expect(await restRefusal(first)).toBe('AUTH_REVOKED');
+    await expectRevokedOverRest(first);
   });
 
   it('answers a refresh with a token of a revoked session UNAUTHORIZED / AUTH_REVOKED, as the handshake would', async () => {
