@@ -8,7 +8,8 @@ export interface TargetDefinition {
   script: 'raw-ws.js' | 'socket-io.js' | 'switchboard.js';
   protocol: WireProtocol;
   switchboard: boolean;
-  redis: boolean;
+  /** The Redis the target shares state through, started by the bench; none for in-memory. */
+  redis: 'single' | 'cluster' | null;
   /** Handlers of the bench host gateway on `/chat`; 0 for none. */
   extraHandlers: number;
   /** The client events whose broadcasts the fan-out phases measure. */
@@ -28,7 +29,7 @@ const DEFINITIONS: Record<BaseTargetName, TargetDefinition> = {
     script: 'socket-io.js',
     protocol: 'socket-io',
     switchboard: false,
-    redis: false,
+    redis: null,
     extraHandlers: 0,
     fanoutEvents: [SEND_EVENT],
     perMessage:
@@ -40,7 +41,7 @@ const DEFINITIONS: Record<BaseTargetName, TargetDefinition> = {
     script: 'raw-ws.js',
     protocol: 'raw',
     switchboard: false,
-    redis: false,
+    redis: null,
     extraHandlers: 0,
     fanoutEvents: [SEND_EVENT],
     perMessage:
@@ -52,7 +53,7 @@ const DEFINITIONS: Record<BaseTargetName, TargetDefinition> = {
     script: 'switchboard.js',
     protocol: 'socket-io',
     switchboard: true,
-    redis: false,
+    redis: null,
     extraHandlers: 0,
     fanoutEvents: [SEND_EVENT],
     perMessage: `${SWITCHBOARD_PER_MESSAGE} (in-memory adapter)`,
@@ -62,10 +63,20 @@ const DEFINITIONS: Record<BaseTargetName, TargetDefinition> = {
     script: 'switchboard.js',
     protocol: 'socket-io',
     switchboard: true,
-    redis: true,
+    redis: 'single',
     extraHandlers: 0,
     fanoutEvents: [SEND_EVENT],
     perMessage: `${SWITCHBOARD_PER_MESSAGE}; the Redis adapter also PUBLISHes each broadcast to a local redis-server`,
+  },
+  'switchboard-redis-cluster': {
+    name: 'switchboard-redis-cluster',
+    script: 'switchboard.js',
+    protocol: 'socket-io',
+    switchboard: true,
+    redis: 'cluster',
+    extraHandlers: 0,
+    fanoutEvents: [SEND_EVENT],
+    perMessage: `${SWITCHBOARD_PER_MESSAGE}; the sharded Redis adapter also SPUBLISHes each broadcast to a three-master Redis Cluster`,
   },
 };
 

@@ -10,6 +10,7 @@ export function checkGoals(targets: TargetResult[]): GoalCheck[] {
   const socketIo = byName.get('socket.io');
   const switchboard = byName.get('switchboard');
   const redis = byName.get('switchboard-redis');
+  const redisCluster = byName.get('switchboard-redis-cluster');
   const withHandlers = targets.filter((target) => /^switchboard\+\d+h$/.test(target.name));
   const goals: GoalCheck[] = [];
 
@@ -55,16 +56,21 @@ export function checkGoals(targets: TargetResult[]): GoalCheck[] {
       0.85,
     ),
   );
-  for (const shape of SHAPES) {
-    goals.push(
-      atLeast(
-        `Redis adapter fan-out (${shape}) >= 0.8 x in-memory`,
-        redis,
-        sustainable(redis, shape),
-        sustainable(switchboard, shape),
-        0.8,
-      ),
-    );
+  for (const [label, target] of [
+    ['Redis adapter', redis],
+    ['Redis Cluster adapter', redisCluster],
+  ] as const) {
+    for (const shape of SHAPES) {
+      goals.push(
+        atLeast(
+          `${label} fan-out (${shape}) >= 0.8 x in-memory`,
+          target,
+          sustainable(target, shape),
+          sustainable(switchboard, shape),
+          0.8,
+        ),
+      );
+    }
   }
   for (const target of withHandlers) {
     const value = target.memory?.rssPerConnectionBytes ?? null;

@@ -1,6 +1,12 @@
 import { parseArgs } from 'node:util';
 
-export const TARGET_NAMES = ['socket.io', 'ws', 'switchboard', 'switchboard-redis'] as const;
+export const TARGET_NAMES = [
+  'socket.io',
+  'ws',
+  'switchboard',
+  'switchboard-redis',
+  'switchboard-redis-cluster',
+] as const;
 export type BaseTargetName = (typeof TARGET_NAMES)[number];
 
 export const PHASE_NAMES = ['connect', 'memory', 'fanout-room', 'fanout-groups', 'inbound'] as const;

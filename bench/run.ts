@@ -10,7 +10,7 @@ import { measureTarget, type RunContext } from './measure.js';
 import { parseOptions, UsageError, type BenchOptions, type PhaseName } from './options.js';
 import { BenchPlan } from './plan.js';
 import { summarizeProfile } from './profile-summary.js';
-import { RedisServer } from './redis-server.js';
+import { RedisCluster, RedisServer, type BenchRedis } from './redis-server.js';
 import { renderReport } from './report.js';
 import type { BenchResult, TargetResult } from './results.js';
 import { BenchTokens } from './switchboard-setup.js';
@@ -27,10 +27,14 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const adjustments = fitToFileLimit(options, machine.openFilesLimit);
   if (machine.pinning) pinSelf(machine.pinning.load);
-  if (options.targets.includes('switchboard-redis') && !RedisServer.isInstalled()) {
-    const reason = 'redis-server is not installed: the switchboard-redis target cannot run';
+  for (const [name, installed, needs] of [
+    ['switchboard-redis', RedisServer.isInstalled(), 'redis-server'],
+    ['switchboard-redis-cluster', RedisCluster.isInstalled(), 'redis-server and redis-cli'],
+  ] as const) {
+    if (!options.targets.includes(name) || installed) continue;
+    const reason = `${needs} not installed: the ${name} target cannot run`;
     if (process.env.CI) throw new Error(reason);
-    options.targets = options.targets.filter((name) => name !== 'switchboard-redis');
+    options.targets = options.targets.filter((target) => target !== name);
     adjustments.push(`${reason}; skipped`);
   }
   for (const adjustment of adjustments) process.stderr.write(`note: ${adjustment}\n`);
@@ -164,11 +168,17 @@ async function runTarget(definition: TargetDefinition, context: RunContext): Pro
   );
   const dataDirectory = mkdtempSync(join(tmpdir(), 'switchboard-bench-'));
   const pinning = context.machine.pinning;
-  let redis: RedisServer | null = null;
+  let redis: BenchRedis | null = null;
   let target: TargetProcess | null = null;
   const fleet = new Fleet();
   try {
-    redis = definition.redis ? await RedisServer.start(pinning?.load ?? null) : null;
+    const redisCpu = pinning?.load ?? null;
+    redis =
+      definition.redis === 'single'
+        ? await RedisServer.start(redisCpu)
+        : definition.redis === 'cluster'
+          ? await RedisCluster.start(redisCpu)
+          : null;
     target = await TargetProcess.start({
       label: definition.name,
       script: fileURLToPath(new URL(`./targets/${definition.script}`, import.meta.url)),
@@ -178,7 +188,7 @@ async function runTarget(definition: TargetDefinition, context: RunContext): Pro
       cpu: pinning?.server ?? null,
       profileFile: profiled ? profileFile : null,
     });
-    const ownPids = [process.pid, target.pid, ...(redis ? [redis.pid] : [])];
+    const ownPids = [process.pid, target.pid, ...(redis?.pids ?? [])];
     await measureTarget(definition, context, target, fleet, result, ownPids);
   } catch (error) {
     result.error = error instanceof Error ? error.message : String(error);
@@ -199,7 +209,7 @@ function targetEnvironment(
   definition: TargetDefinition,
   context: RunContext,
   dataDirectory: string,
-  redis: RedisServer | null,
+  redis: BenchRedis | null,
 ): Record<string, string> {
   const common = { PATH: process.env.PATH ?? '', NODE_ENV: 'production' };
   if (!definition.switchboard) return common;
@@ -215,7 +225,7 @@ function targetEnvironment(
     RATE_LIMIT_REST_PER_USER_PER_MIN: '0',
     DATA_DIR: dataDirectory,
     DATABASE_URL: `sqlite:${join(dataDirectory, 'switchboard.db')}`,
-    ...(redis ? { REDIS_URL: redis.url } : {}),
+    ...redis?.environment,
   };
 }
 
