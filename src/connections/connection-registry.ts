@@ -125,6 +125,11 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     return this.local.size;
   }
 
+  /** The instances whose heartbeat is recent, as the cluster view has them now. */
+  liveInstanceIds(): Promise<string[]> {
+    return this.store.liveInstanceIds();
+  }
+
   countConnections(): Promise<number> {
     return this.store.countConnections();
   }

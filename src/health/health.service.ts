@@ -55,7 +55,11 @@ export class HealthService {
    * would be drained at once and a Redis blip would become a full outage.
    */
   async readiness(): Promise<HealthReport> {
-    const [redis, database] = await Promise.all([this.redis.checkHealth(), this.database.checkHealth()]);
+    const [redis, database, unreached] = await Promise.all([
+      this.redis.checkHealth(),
+      this.database.checkHealth(),
+      this.broadcastsNotReachingEveryInstance(),
+    ]);
     const findings: Finding[] = [];
     if (this.realtime.isClosing) findings.push({ status: 'down', reason: 'shutting down' });
     if (database.status === 'down') {
@@ -69,6 +73,7 @@ export class HealthService {
           `interrupted: ${redis.error ?? 'unknown error'}`,
       });
     }
+    if (unreached) findings.push({ status: 'degraded', reason: unreached });
     const status: HealthStatus = findings.some((finding) => finding.status === 'down')
       ? 'down'
       : findings.length > 0
@@ -83,6 +88,55 @@ export class HealthService {
       checks: { redis, database },
     };
   }
+
+  /**
+   * On a Redis Cluster, connection states do not say whether broadcasts get through: a client
+   * stays `ready` while one master is gone, and each namespace's channel lives on one master.
+   * What the adapter itself counts does: the instances subscribed to each namespace's channel
+   * (on the master owning it) against those whose heartbeat is live. Fewer means some instances
+   * miss this one's broadcasts (or this one theirs); a count that fails means a master cannot be
+   * reached. Undefined when every namespace reaches every live instance.
+   */
+  private async broadcastsNotReachingEveryInstance(): Promise<string | undefined> {
+    if (this.config.redis?.kind !== 'cluster') return undefined;
+    try {
+      const [live, reach] = await withTimeout(
+        Promise.all([
+          this.registry.liveInstanceIds(),
+          Promise.all(
+            this.realtime.namespaces().map(async (namespace) => ({
+              name: namespace.name,
+              servers: await namespace.adapter.serverCount(),
+            })),
+          ),
+        ]),
+        BROADCAST_CHECK_TIMEOUT_MS,
+      );
+      const short = reach.filter(({ servers }) => servers < live.length);
+      if (short.length === 0) return undefined;
+      return (
+        'broadcasts to and from other instances are interrupted: ' +
+        short
+          .map(({ name, servers }) => `${name} reaches ${servers} of ${live.length} live instances`)
+          .join(', ')
+      );
+    } catch (error) {
+      return `broadcasts to and from other instances are interrupted: cannot count the instances that receive them: ${
+        error instanceof Error ? error.message : String(error)
+      }`;
+    }
+  }
+}
+
+/** A health probe answers within a load balancer's timeout even when a master does not. */
+const BROADCAST_CHECK_TIMEOUT_MS = 2000;
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function uptimeS(): number {

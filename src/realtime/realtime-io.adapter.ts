@@ -28,6 +28,18 @@ import { RealtimeServer } from './realtime-server.js';
 
 const handlerFailures = new FailureLog('GatewayDispatch');
 
+/**
+ * How the sharded adapter (Redis Cluster) maps broadcasts to channels. 'static' uses one channel
+ * per namespace, plus one for the answers to this instance, all subscribed once when the
+ * namespace is created. The default 'dynamic' mode gives every room but socket ids a channel of
+ * its own, and every socket here is in a `user:<id>` room and in its chats' rooms: that costs an
+ * SSUBSCRIBE per user and per chat on every instance, another round trip at each connect and
+ * disconnect, and an SUNSUBSCRIBE whose failure the adapter leaves as an unhandled rejection,
+ * which ends the process. Broadcasts reach every instance either way; with 'static', those of
+ * one namespace all go through the master owning its channel's slot.
+ */
+const SHARDED_SUBSCRIPTION_MODE = 'static';
+
 /** What a layer (authentication, limits) installs on every namespace. */
 export interface SocketHooks {
   /** Namespace middleware: runs at the handshake, before the socket connects. */
@@ -78,7 +90,13 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
   async connectToRedis(): Promise<void> {
     if (!this.redis.enabled) return;
     const pub = this.redis.connect('adapter-pub', { enableOfflineQueue: false });
-    const sub = this.redis.connect('adapter-sub');
+    // On a Redis Cluster, a sharded channel is served only by the master owning its slot. Without
+    // `shardedSubscribers`, ioredis sends every SSUBSCRIBE down one connection to one node: the
+    // others answer MOVED, which it never resolves nor retries elsewhere, and it does not even
+    // re-emit the messages of the channels that node does own. The adapter would hear nothing
+    // from the other instances. With it, ioredis keeps one subscriber per master and routes each
+    // SSUBSCRIBE by slot.
+    const sub = this.redis.connect('adapter-sub', {}, { shardedSubscribers: true });
     this.dropPublishesWhileDown(pub);
     this.adapterClients.push(pub, sub);
     const ready = await Promise.all(this.adapterClients.map((client) => waitUntilReady(client)));
@@ -133,7 +151,10 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
       const key = `${this.redis.keyPrefix}socket.io`;
       server.adapter(
         this.config.redis?.kind === 'cluster'
-          ? createShardedAdapter(pub, sub, { channelPrefix: key })
+          ? createShardedAdapter(pub, sub, {
+              channelPrefix: key,
+              subscriptionMode: SHARDED_SUBSCRIPTION_MODE,
+            })
           : createAdapter(pub, sub, { key }),
       );
     }

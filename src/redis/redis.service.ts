@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Cluster, Redis, RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { AppConfig, RedisTarget } from '../config/app-config.js';
 
 export type RedisClient = Redis | Cluster;
@@ -83,8 +84,14 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   /**
    * A dedicated connection, for subscribers and the Socket.IO adapter. `offlineQueue: false`
    * makes commands fail fast while Redis is down instead of piling up in memory.
+   * `clusterOverrides` apply only on a Redis Cluster (e.g. `shardedSubscribers` for a client
+   * that SSUBSCRIBEs).
    */
-  connect(name: string, overrides: Partial<RedisOptions> = {}): RedisClient {
+  connect(
+    name: string,
+    overrides: Partial<RedisOptions> = {},
+    clusterOverrides: Partial<ClusterOptions> = {},
+  ): RedisClient {
     const target = this.requireTarget();
     const options: RedisOptions = {
       connectionName: `switchboard:${name}`,
@@ -96,12 +103,43 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     };
     const client =
       target.kind === 'cluster'
-        ? new Cluster(target.nodes, { redisOptions: options, clusterRetryStrategy: options.retryStrategy })
+        ? new Cluster(target.nodes, {
+            redisOptions: { ...options, ...this.clusterNodeOptions(target) },
+            clusterRetryStrategy: options.retryStrategy,
+            // A Cluster client queues and pipelines at its own level, above the nodes' options:
+            // without these a command waits for a cluster that never comes (wrong password,
+            // every node down) instead of failing fast.
+            enableOfflineQueue: options.enableOfflineQueue,
+            ...(options.enableAutoPipelining === undefined
+              ? {}
+              : { enableAutoPipelining: options.enableAutoPipelining }),
+            natMap: target.natMap,
+            // With TLS the certificates name the hosts as configured: resolving them to addresses
+            // first would fail the certificate check.
+            ...(target.tls
+              ? {
+                  dnsLookup: (address: string, callback: (error: null, address: string) => void) =>
+                    callback(null, address),
+                }
+              : {}),
+            ...clusterOverrides,
+          })
         : new Redis(target.url, options);
     const connection: TrackedConnection = { name, client };
     this.connections.push(connection);
     this.watch(connection);
     return client;
+  }
+
+  /** Credentials and TLS for every node of a cluster (a single Redis takes them from its URL). */
+  private clusterNodeOptions(target: Extract<RedisTarget, { kind: 'cluster' }>): Partial<RedisOptions> {
+    return {
+      ...(target.username === undefined ? {} : { username: target.username }),
+      ...(target.password === undefined ? {} : { password: target.password }),
+      ...(target.tls
+        ? { tls: target.tls.caFile === undefined ? {} : { ca: readFileSync(target.tls.caFile) } }
+        : {}),
+    };
   }
 
   /**
@@ -118,9 +156,9 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * `up` when the command connection answers a PING and every other connection is ready too: a
-   * publisher or subscriber that is down cuts this instance off from the others' broadcasts even
-   * while commands still work.
+   * `up` when the command connection answers a PING (on a cluster, reports `cluster_state:ok`)
+   * and every other connection is ready too: a publisher or subscriber that is down cuts this
+   * instance off from the others' broadcasts even while commands still work.
    */
   async checkHealth(): Promise<RedisHealth> {
     if (!this.target) return { status: 'disabled' };
@@ -130,7 +168,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     // and last error, listed below, say more than that failure would.
     const pingError =
       commands.status === 'ready'
-        ? await commands.ping().then(
+        ? await (commands instanceof Cluster ? clusterStateOf(commands) : commands.ping()).then(
             () => undefined,
             (error: unknown) => messageOf(error),
           )
@@ -140,7 +178,9 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     const problems = connections
       .filter(({ state }) => state !== 'ready')
       .map(({ name, state, error }) => `connection "${name}" is ${state}${error ? `: ${error}` : ''}`);
-    if (pingError !== undefined) problems.unshift(`PING failed: ${pingError}`);
+    if (pingError !== undefined) {
+      problems.unshift(`${commands instanceof Cluster ? 'CLUSTER INFO' : 'PING'} failed: ${pingError}`);
+    }
     return problems.length === 0
       ? { status: 'up', latencyMs, connections }
       : { status: 'down', error: problems.join('; '), connections };
@@ -189,6 +229,17 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
       if (index !== -1) this.connections.splice(index, 1);
     });
   }
+}
+
+/**
+ * On a Redis Cluster a PING goes to any node and succeeds while the cluster refuses every key
+ * (`CLUSTERDOWN`, e.g. a master without a replica is gone), and the client stays `ready`: the
+ * node's own view of the cluster is what says whether commands and sharded broadcasts work.
+ */
+async function clusterStateOf(cluster: Cluster): Promise<void> {
+  const info = String(await cluster.cluster('INFO'));
+  const state = /cluster_state:(\w+)/.exec(info)?.[1] ?? 'unknown';
+  if (state !== 'ok') throw new Error(`cluster_state is ${state}`);
 }
 
 function messageOf(error: unknown): string {
