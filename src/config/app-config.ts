@@ -12,9 +12,24 @@ export type JwtKeySource =
 export type DatabaseTarget =
   { kind: 'sqlite'; filename: string } | { kind: 'postgres'; connectionString: string; poolSize: number };
 
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
 export type RedisTarget =
   | { kind: 'single'; url: string; keyPrefix: string }
-  | { kind: 'cluster'; nodes: { host: string; port: number }[]; keyPrefix: string };
+  | {
+      kind: 'cluster';
+      nodes: HostPort[];
+      keyPrefix: string;
+      username?: string;
+      password?: string;
+      /** TLS to every node; `caFile` names the CA to trust instead of the system's. */
+      tls: { caFile?: string } | null;
+      /** Announced address (`host:port`) → the address this instance reaches the node at. */
+      natMap: Record<string, HostPort>;
+    };
 
 /**
  * The validated configuration, injected by class. Built once at boot from the environment;
@@ -118,7 +133,20 @@ export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOp
       restRequestsPerUserPerMin: env.RATE_LIMIT_REST_PER_USER_PER_MIN,
     },
     redis: env.REDIS_CLUSTER_NODES
-      ? { kind: 'cluster', nodes: splitList(env.REDIS_CLUSTER_NODES).map(parseHostPort), keyPrefix }
+      ? {
+          kind: 'cluster',
+          nodes: splitList(env.REDIS_CLUSTER_NODES).map(parseHostPort),
+          keyPrefix,
+          username: env.REDIS_USERNAME,
+          password: env.REDIS_PASSWORD,
+          tls: env.REDIS_TLS ? { caFile: env.REDIS_TLS_CA_FILE } : null,
+          natMap: Object.fromEntries(
+            splitList(env.REDIS_CLUSTER_NAT_MAP ?? '').map((entry) => {
+              const [announced = '', reachable = ''] = entry.split('=');
+              return [announced, parseHostPort(reachable)];
+            }),
+          ),
+        }
       : env.REDIS_URL
         ? { kind: 'single', url: env.REDIS_URL, keyPrefix }
         : null,
@@ -159,7 +187,7 @@ function splitList(value: string): string[] {
     .filter((item) => item.length > 0);
 }
 
-function parseHostPort(value: string): { host: string; port: number } {
+function parseHostPort(value: string): HostPort {
   const separator = value.lastIndexOf(':');
   return { host: value.slice(0, separator), port: Number(value.slice(separator + 1)) };
 }

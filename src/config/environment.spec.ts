@@ -57,6 +57,43 @@ describe('environment validation', () => {
     expect(config.limits.corsOrigins).toHaveLength(5);
   });
 
+  it('reads the Redis Cluster credentials, TLS and NAT mapping, for REDIS_CLUSTER_NODES only', () => {
+    const config = buildAppConfig(
+      validateEnvironment({
+        JWT_SECRET: 'secret',
+        REDIS_CLUSTER_NODES: 'redis-a:6379,redis-b:6379',
+        REDIS_USERNAME: 'switchboard',
+        REDIS_PASSWORD: 'secret',
+        REDIS_TLS: 'true',
+        REDIS_TLS_CA_FILE: '/etc/ssl/redis-ca.pem',
+        REDIS_CLUSTER_NAT_MAP: '10.0.0.5:6379=redis-a:6379,10.0.0.6:6379=redis-b:6379',
+      }),
+    );
+    expect(config.redis).toMatchObject({
+      kind: 'cluster',
+      username: 'switchboard',
+      password: 'secret',
+      tls: { caFile: '/etc/ssl/redis-ca.pem' },
+      natMap: {
+        '10.0.0.5:6379': { host: 'redis-a', port: 6379 },
+        '10.0.0.6:6379': { host: 'redis-b', port: 6379 },
+      },
+    });
+    expect(
+      problemsOf({ JWT_SECRET: 'secret', REDIS_URL: 'redis://r:6379', REDIS_PASSWORD: 'x' }).join(),
+    ).toContain('REDIS_PASSWORD applies to REDIS_CLUSTER_NODES');
+    expect(
+      problemsOf({ JWT_SECRET: 'secret', REDIS_URL: 'redis://r:6379', REDIS_TLS: 'true' }).join(),
+    ).toContain('rediss://');
+    expect(
+      problemsOf({
+        JWT_SECRET: 'secret',
+        REDIS_CLUSTER_NODES: 'a:1',
+        REDIS_CLUSTER_NAT_MAP: '10.0.0.5=a:1',
+      }).join(),
+    ).toContain('REDIS_CLUSTER_NAT_MAP');
+  });
+
   it('reads TRUST_PROXY as a hop count or trusted addresses', () => {
     const trustOf = (value: string) =>
       buildAppConfig(validateEnvironment({ JWT_SECRET: 'secret', TRUST_PROXY: value })).server.trustProxy;
@@ -106,6 +143,10 @@ describe('environment validation', () => {
         { host: '10.0.0.2', port: 7001 },
       ],
       keyPrefix: 'sb:',
+      username: undefined,
+      password: undefined,
+      tls: null,
+      natMap: {},
     });
     expect(config.database).toEqual({
       kind: 'postgres',

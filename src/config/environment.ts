@@ -3,6 +3,7 @@ import { corsOriginProblems } from './cors-origins.js';
 import { parseTrustProxy } from './trust-proxy.js';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
+  IsBoolean,
   IsEnum,
   IsIn,
   IsInt,
@@ -180,6 +181,32 @@ export class EnvironmentVariables {
   })
   REDIS_CLUSTER_NODES?: string;
 
+  /** For REDIS_CLUSTER_NODES; REDIS_URL carries its own (`redis://user:password@host`). */
+  @Optional()
+  @IsString()
+  REDIS_USERNAME?: string;
+
+  @Optional()
+  @IsString()
+  REDIS_PASSWORD?: string;
+
+  /** For REDIS_CLUSTER_NODES; REDIS_URL says it by its scheme (`rediss://`). */
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? true : value === 'false' ? false : value))
+  @IsBoolean({ message: 'REDIS_TLS must be true or false' })
+  REDIS_TLS = false;
+
+  /** PEM file of the CA that signed the Redis servers' certificates (system CAs when unset). */
+  @Optional()
+  @IsString()
+  REDIS_TLS_CA_FILE?: string;
+
+  /** Addresses cluster nodes announce, mapped to those this instance reaches them at. */
+  @Optional()
+  @Matches(/^[^\s,=]+:\d+=[^\s,=]+:\d+(,[^\s,=]+:\d+=[^\s,=]+:\d+)*$/, {
+    message: 'REDIS_CLUSTER_NAT_MAP must be announced-host:port=reachable-host:port, comma-separated',
+  })
+  REDIS_CLUSTER_NAT_MAP?: string;
+
   @IsString()
   @Matches(/^[A-Za-z0-9:_-]*$/, { message: 'REDIS_KEY_PREFIX may hold letters, digits, : _ -' })
   REDIS_KEY_PREFIX = 'sb:';
@@ -256,6 +283,23 @@ function crossFieldProblems(env: EnvironmentVariables): string[] {
     parseTrustProxy(env.TRUST_PROXY);
   } catch (error) {
     problems.push(`TRUST_PROXY: ${(error as Error).message}`);
+  }
+  const clusterOnly = [
+    'REDIS_USERNAME',
+    'REDIS_PASSWORD',
+    'REDIS_TLS_CA_FILE',
+    'REDIS_CLUSTER_NAT_MAP',
+  ] as const;
+  for (const variable of clusterOnly) {
+    if (env[variable] !== undefined && !env.REDIS_CLUSTER_NODES) {
+      problems.push(`${variable} applies to REDIS_CLUSTER_NODES; with REDIS_URL, put it in the URL`);
+    }
+  }
+  if (env.REDIS_TLS_CA_FILE !== undefined && !env.REDIS_TLS) {
+    problems.push('REDIS_TLS_CA_FILE needs REDIS_TLS=true');
+  }
+  if (env.REDIS_TLS && !env.REDIS_CLUSTER_NODES) {
+    problems.push('REDIS_TLS applies to REDIS_CLUSTER_NODES; with REDIS_URL, use the rediss:// scheme');
   }
   if (env.REDIS_URL && env.REDIS_CLUSTER_NODES) {
     problems.push('REDIS_URL and REDIS_CLUSTER_NODES: set one of them, not both');
