@@ -11,6 +11,7 @@ import {
 import type { Chat, ChatMessage, MessagePage } from '../../src/chat/chat.types.js';
 import type { AckResponse } from '../../src/common/envelope.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
+import { ackData, stopStarted } from '../support/cluster.js';
 import { ChatInbox } from '../support/chat-inbox.js';
 import { client, closeAll, connected } from '../support/clients.js';
 import { ms, pollUntil } from '../support/polling.js';
@@ -166,10 +167,7 @@ describeWithPostgres('chat across a cluster of instances', () => {
 
     afterAll(async () => {
       await closeAll(sockets);
-      const instances = await Promise.allSettled(starting);
-      await Promise.all(
-        instances.flatMap((instance) => (instance.status === 'fulfilled' ? [instance.value.stop()] : [])),
-      );
+      await stopStarted(starting);
       await Promise.allSettled([redis?.stop(), postgres?.stop()]);
       if (timings.length > 0) console.info(`Chat cluster timings and counts:\n  ${timings.join('\n  ')}`);
     }, START_TIMEOUT_MS);
@@ -401,11 +399,6 @@ describeWithPostgres('chat across a cluster of instances', () => {
     );
   });
 });
-
-function ackData<T>(ack: AckResponse<T>): T {
-  if (!ack.ok) throw new Error(`Expected success, got ${JSON.stringify(ack.error)}`);
-  return ack.data;
-}
 
 /** One send of `member` on `instance`, given up after `ACK_PATIENCE_MS` as a client would. */
 async function attemptSend(

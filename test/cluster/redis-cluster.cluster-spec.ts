@@ -11,8 +11,8 @@ import {
   type ChatServerToClientEvents,
 } from '../../src/chat/chat.events.js';
 import type { Chat } from '../../src/chat/chat.types.js';
-import type { AckResponse } from '../../src/common/envelope.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
+import { ackCount, ackData, restCount, stopStarted } from '../support/cluster.js';
 import { ChatInbox } from '../support/chat-inbox.js';
 import { client, closeAll, connected, disconnected, nextEvent, refused } from '../support/clients.js';
 import { pollUntil } from '../support/polling.js';
@@ -54,7 +54,6 @@ const MASTER_LOSS_LIMIT_MS = 15_000;
 const MASTER_LOSS_TEST_TIMEOUT_MS = 60_000;
 const BROADCASTS_INTERRUPTED = 'broadcasts to and from other instances are interrupted: ';
 
-const adminToken = signToken({ sub: 'redis-cluster-admin', roles: ['admin'] });
 const newUser = (name: string): string => `${name}-${randomUUID().slice(0, 8)}`;
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 const dataOf = <T>(response: { body: unknown }): T => (response.body as { data: T }).data;
@@ -104,10 +103,7 @@ describeWithRedisCluster('two instances on a three-master Redis Cluster (REDIS_C
 
   afterAll(async () => {
     await closeAll(sockets);
-    const instances = await Promise.allSettled(starting);
-    await Promise.all(
-      instances.flatMap((instance) => (instance.status === 'fulfilled' ? [instance.value.stop()] : [])),
-    );
+    await stopStarted(starting);
     await cluster?.stop();
     if (databaseDir) await rm(databaseDir, { recursive: true, force: true });
   }, START_TIMEOUT_MS);
@@ -350,24 +346,4 @@ async function keysByNode(cluster: TestRedisCluster, pattern: string): Promise<s
   } finally {
     connection.disconnect();
   }
-}
-
-function ackData<T>(ack: AckResponse<T>): T {
-  if (!ack.ok) throw new Error(`Expected success, got ${JSON.stringify(ack.error)}`);
-  return ack.data;
-}
-
-async function restCount(instance: AppProcess): Promise<number> {
-  const response = await request(instance.url).get('/api/sessions/count').set(bearer(adminToken));
-  if (response.status !== 200) {
-    throw new Error(`GET /api/sessions/count on ${instance.serverId} answered ${response.status}`);
-  }
-  return dataOf<{ activeSessionsCount: number }>(response).activeSessionsCount;
-}
-
-async function ackCount(socket: Socket): Promise<number> {
-  const ack = (await socket.emitWithAck('sessions:count', {})) as AckResponse<{
-    activeSessionsCount: number;
-  }>;
-  return ackData(ack).activeSessionsCount;
 }

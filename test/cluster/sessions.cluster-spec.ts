@@ -2,13 +2,11 @@ import { Redis } from 'ioredis';
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
+import { ackCount, restCount, stopStarted } from '../support/cluster.js';
 import { client, closeAll, connected, disconnected, nextEvent, refused } from '../support/clients.js';
 import { ms, pollUntil } from '../support/polling.js';
 import { describeWithRedis, startRedis, type TestRedis } from '../support/redis-server.js';
 import { signToken } from '../support/tokens.js';
-
-type Ack<T> =
-  { ok: true; data: T } | { ok: false; error: { code: string; message: string; details?: unknown } };
 
 interface Envelope<T> {
   type: string;
@@ -102,10 +100,7 @@ describeWithRedis('sessions across a cluster of instances', () => {
 
   afterAll(async () => {
     await closeAll(sockets);
-    const instances = await Promise.allSettled(starting);
-    await Promise.all(
-      instances.flatMap((instance) => (instance.status === 'fulfilled' ? [instance.value.stop()] : [])),
-    );
+    await stopStarted(starting);
     await redis?.stop();
     if (timings.length > 0) console.info(`Cluster timings:\n  ${timings.join('\n  ')}`);
   });
@@ -390,17 +385,6 @@ async function getData<T>(instance: AppProcess, path: string, token = adminToken
     throw new Error(`GET ${path} on ${instance.serverId} answered ${response.status}`);
   }
   return (response.body as { data: T }).data;
-}
-
-async function restCount(instance: AppProcess): Promise<number> {
-  return (await getData<{ activeSessionsCount: number }>(instance, '/api/sessions/count'))
-    .activeSessionsCount;
-}
-
-async function ackCount(socket: Socket): Promise<number> {
-  const ack = (await socket.emitWithAck('sessions:count', {})) as Ack<{ activeSessionsCount: number }>;
-  if (!ack.ok) throw new Error(`sessions:count failed: ${ack.error.code} ${ack.error.message}`);
-  return ack.data.activeSessionsCount;
 }
 
 function listSessions(instance: AppProcess): Promise<{ sessions: SessionView[]; totalCount: number }> {
