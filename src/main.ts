@@ -4,6 +4,7 @@ import { demoTokenBanner, loadOrCreateDevelopmentSecret } from './auth/dev-crede
 import { createApp } from './bootstrap.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigValidationError } from './config/environment.js';
+import { describeError } from './common/failure-log.js';
 
 async function main(): Promise<void> {
   const app = await createApp({ developmentSecret: loadOrCreateDevelopmentSecret });
@@ -22,7 +23,7 @@ async function main(): Promise<void> {
     app.close().then(
       () => process.exit(0),
       (error: unknown) => {
-        logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+        logger.error(describeError(error));
         process.exit(1);
       },
     );
@@ -46,9 +47,7 @@ main().catch((error: unknown) => {
   if (error instanceof ConfigValidationError) {
     process.stderr.write(`${error.message}\n`);
   } else {
-    process.stderr.write(
-      `Switchboard failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-    );
+    process.stderr.write(`Switchboard failed to start: ${describeError(error)}\n`);
   }
   process.exit(1);
 });

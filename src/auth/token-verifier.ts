@@ -5,6 +5,7 @@ import jwt from 'jsonwebtoken';
 import { Clock, systemClock } from '../common/clock.js';
 import { AppConfig, JwtKeySource } from '../config/app-config.js';
 import { NodeEnv } from '../config/environment.js';
+import { errorMessage } from '../common/failure-log.js';
 
 /** A token that passed every check, reduced to what the rest of the server needs. */
 export interface VerifiedToken {
@@ -375,7 +376,7 @@ function assertUsableKey(key: KeyObject): void {
 function unverifiable(error: unknown): TokenVerificationError {
   return new TokenVerificationError('AUTH_INVALID', 'Token could not be verified', {
     cause: error,
-    detail: `Token could not be verified: ${error instanceof Error ? error.message : String(error)}`,
+    detail: `Token could not be verified: ${errorMessage(error)}`,
   });
 }
 

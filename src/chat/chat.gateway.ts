@@ -23,6 +23,7 @@ import {
   SyncDto,
   TypingDto,
 } from './dto/message.dto.js';
+import { errorMessage } from '../common/failure-log.js';
 
 /**
  * The `/chat` namespace (docs/protocol.md, Chat). A socket is in `user:<id>` and in the room of every chat
@@ -44,9 +45,7 @@ export class ChatGateway implements OnGatewayInit<Namespace>, OnGatewayDisconnec
         () => next(),
         (error: unknown) => {
           this.logger.error(
-            `Refused a /chat socket of ${identityOf(socket).userId}: its chats could not be loaded: ${
-              error instanceof Error ? error.message : String(error)
-            }`,
+            `Refused a /chat socket of ${identityOf(socket).userId}: its chats could not be loaded: ${errorMessage(error)}`,
           );
           next(
             new HandshakeError(

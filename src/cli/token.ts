@@ -4,6 +4,7 @@ import { buildAppConfig } from '../config/app-config.js';
 import { validateEnvironment } from '../config/environment.js';
 import { loadOrCreateDevelopmentSecret, mintToken } from '../auth/dev-credentials.js';
 import { parseRoles } from '../auth/token-verifier.js';
+import { errorMessage } from '../common/failure-log.js';
 
 const USAGE = `Mints a token the server accepts and prints it.
 
@@ -53,6 +54,6 @@ function run(args: string[]): void {
 try {
   run(process.argv.slice(2));
 } catch (error) {
-  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`${errorMessage(error)}\n`);
   process.exitCode = 1;
 }

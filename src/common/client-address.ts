@@ -17,12 +17,23 @@ export type TrustFunction = (address: string, hop: number) => boolean;
 export class ClientAddresses {
   /** The rule in the form Express's `trust proxy` setting takes, so `req.ip` agrees with `of()`. */
   readonly trust: TrustFunction;
+  private readonly known = new WeakMap<IncomingMessage, string>();
 
   constructor(config: AppConfig) {
     this.trust = compileTrust(config.server.trustProxy);
   }
 
+  /** Derived once per request: a handshake asks at the transport, then at each namespace. */
   of(request: IncomingMessage): string {
+    let address = this.known.get(request);
+    if (address === undefined) {
+      address = this.derive(request);
+      this.known.set(request, address);
+    }
+    return address;
+  }
+
+  private derive(request: IncomingMessage): string {
     try {
       return proxyAddr(request, this.trust);
     } catch {

@@ -4,6 +4,7 @@ import { DatabaseService, type DatabaseHealth } from '../database/database.servi
 import { ConnectionRegistry } from '../connections/connection-registry.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 import { RedisService, type RedisHealth } from '../redis/redis.service.js';
+import { errorMessage } from '../common/failure-log.js';
 
 /**
  * `ok`: all is well. `degraded`: this instance serves its own clients, but something it can do
@@ -121,9 +122,7 @@ export class HealthService {
           .join(', ')
       );
     } catch (error) {
-      return `broadcasts to and from other instances are interrupted: cannot count the instances that receive them: ${
-        error instanceof Error ? error.message : String(error)
-      }`;
+      return `broadcasts to and from other instances are interrupted: cannot count the instances that receive them: ${errorMessage(error)}`;
     }
   }
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { AppConfig, RedisTarget } from '../config/app-config.js';
+import { errorMessage } from '../common/failure-log.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -170,7 +171,7 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
       commands.status === 'ready'
         ? await (commands instanceof Cluster ? clusterStateOf(commands) : commands.ping()).then(
             () => undefined,
-            (error: unknown) => messageOf(error),
+            (error: unknown) => errorMessage(error),
           )
         : undefined;
     const latencyMs = Math.round((performance.now() - started) * 100) / 100;
@@ -240,10 +241,6 @@ async function clusterStateOf(cluster: Cluster): Promise<void> {
   const info = String(await cluster.cluster('INFO'));
   const state = /cluster_state:(\w+)/.exec(info)?.[1] ?? 'unknown';
   if (state !== 'ok') throw new Error(`cluster_state is ${state}`);
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Resolves true once `client` is ready, false if it is not within `READY_TIMEOUT_MS`. */
