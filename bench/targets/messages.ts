@@ -2,16 +2,20 @@ import type { ChatMessage, SendMessageRequest } from '../../src/chat/chat.events
 
 /**
  * Messages for the targets that store nothing (the baselines and the bench relay): the same
- * shape and size on the wire as a message Switchboard stores, with ids from a counter.
+ * shape and size on the wire as a message Switchboard stores, with ids and per-chat seqs from counters.
  */
 export class UnstoredMessages {
   private lastId = 0;
+  private readonly lastSeqByChat = new Map<string, number>();
 
   create(senderId: string, request: SendMessageRequest): ChatMessage {
     this.lastId += 1;
+    const seq = (this.lastSeqByChat.get(request.chatId) ?? 0) + 1;
+    this.lastSeqByChat.set(request.chatId, seq);
     return {
       id: this.lastId,
       chatId: request.chatId,
+      seq,
       senderId,
       content: request.content,
       ...(request.clientId === undefined ? {} : { clientId: request.clientId }),

@@ -1,7 +1,7 @@
 import type { AckResponse, Envelope } from '../common/envelope.js';
-import type { Chat, ChatMessage, ChatSummary, MessagePage } from './chat.types.js';
+import type { Chat, ChatMessage, ChatSummary, SyncPage } from './chat.types.js';
 
-export type { Chat, ChatMessage, ChatSummary, MessagePage } from './chat.types.js';
+export type { Chat, ChatMessage, ChatSummary, MessagePage, ReadPosition, SyncPage } from './chat.types.js';
 
 export const CHAT_NAMESPACE = '/chat';
 
@@ -22,7 +22,10 @@ export const ChatEvent = {
   Typing: 'user:typing',
   /** client → server `{ chatId }`; server → client as `Typing`, also when a typing state lapses. */
   StopTyping: 'user:stop-typing',
-  /** client → server `{ chatId, afterMessageId?, limit? }`, ack → `{ messages, hasMore }`. */
+  /**
+   * client → server `{ chatId, afterSeq? | afterMessageId?, since?, limit? }`, ack →
+   * `{ messages, hasMore, changed?, hasMoreChanged? }`.
+   */
   Sync: 'chat:sync',
   /** server → client, to the chat, once the message is stored. */
   NewMessage: 'message:new',
@@ -79,8 +82,18 @@ export interface TypingRequest {
 
 export interface SyncRequest {
   chatId: string;
-  /** The last message the client holds; from the chat's first message without it. */
+  /**
+   * The `seq` up to which the client holds the chat without a gap; 0 for everything. Excludes
+   * `afterMessageId`.
+   */
+  afterSeq?: number;
+  /** The last message the client holds; from the chat's first message without either. */
   afterMessageId?: number;
+  /**
+   * ISO-8601: also answer, in `changed`, the messages up to `afterSeq` edited or deleted since
+   * then (`sync:required`'s `since`). Only with `afterSeq`.
+   */
+  since?: string;
   limit?: number;
 }
 
@@ -107,10 +120,14 @@ export interface MarkReadRequest {
   messageId: number;
 }
 
-/** `GET /api/chats/:id/messages`: `before` and `after` exclude each other; neither gives the latest. */
+/**
+ * `GET /api/chats/:id/messages`: `before`, `after` (message ids) and `afterSeq` exclude each
+ * other; none gives the latest.
+ */
 export interface MessagesQuery {
   before?: number;
   after?: number;
+  afterSeq?: number;
   limit?: number;
 }
 
@@ -169,7 +186,7 @@ export interface ChatRequests {
   [ChatEvent.Read]: { payload: ReadMessageRequest; result: ReadReceipt };
   [ChatEvent.Typing]: { payload: TypingRequest; result: TypingState };
   [ChatEvent.StopTyping]: { payload: TypingRequest; result: TypingState };
-  [ChatEvent.Sync]: { payload: SyncRequest; result: MessagePage };
+  [ChatEvent.Sync]: { payload: SyncRequest; result: SyncPage };
 }
 
 export type ChatServerEvent = keyof ChatServerPayloads;

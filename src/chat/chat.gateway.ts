@@ -14,7 +14,7 @@ import { identityOf } from '../connections/connection.types.js';
 import { HandshakeError } from '../common/errors.js';
 import { CHAT_NAMESPACE, ChatEvent, type ReadReceipt, type TypingState } from './chat.events.js';
 import { ChatService } from './chat.service.js';
-import type { ChatMessage, MessagePage } from './chat.types.js';
+import type { ChatMessage, SyncPage } from './chat.types.js';
 import {
   DeleteMessageDto,
   EditMessageDto,
@@ -97,7 +97,7 @@ export class ChatGateway implements OnGatewayInit<Namespace>, OnGatewayDisconnec
   }
 
   @SubscribeMessage(ChatEvent.Sync)
-  sync(@MessageBody() request: SyncDto, @CurrentUser() user: Principal): Promise<MessagePage> {
+  sync(@MessageBody() request: SyncDto, @CurrentUser() user: Principal): Promise<SyncPage> {
     return this.chat.sync(user, request);
   }
 

@@ -58,8 +58,9 @@ export abstract class ChatRepository {
   abstract removeMember(chatId: string, userId: string): Promise<boolean>;
 
   /**
-   * Stores a message, or with a `clientId` already used by the same sender in the same chat,
-   * returns the stored one unchanged, concurrent retries included.
+   * Stores a message under the chat's next `seq`, or with a `clientId` already used by the same
+   * sender in the same chat, returns the stored one unchanged and takes no `seq`, concurrent
+   * retries included. `NOT_FOUND` when the chat does not exist.
    */
   abstract insertMessage(message: NewMessage): Promise<InsertMessageResult>;
 
@@ -74,6 +75,20 @@ export abstract class ChatRepository {
   abstract findMessagesAfter(
     chatId: string,
     afterMessageId: number | undefined,
+    limit: number,
+  ): Promise<MessagePage>;
+
+  /** Up to `limit` (≥ 1) messages with a `seq` greater than `afterSeq`, in `seq` order. */
+  abstract findMessagesAfterSeq(chatId: string, afterSeq: number, limit: number): Promise<MessagePage>;
+
+  /**
+   * Up to `limit` (≥ 1) messages with a `seq` up to `upToSeq` edited or deleted at or after
+   * `since`, in the order they changed (then by `seq`).
+   */
+  abstract findMessagesChangedSince(
+    chatId: string,
+    since: Date,
+    upToSeq: number,
     limit: number,
   ): Promise<MessagePage>;
 

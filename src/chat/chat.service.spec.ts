@@ -146,7 +146,9 @@ describe('ChatService', () => {
       const chat = await chatOf(alice, bob);
       const { message } = await service.sendMessage(alice, { chatId: chat.id, content: 'hi' });
 
-      expect(await service.listChats(bob)).toEqual([{ ...chat, lastMessage: message, unreadCount: 1 }]);
+      expect(await service.listChats(bob)).toEqual([
+        { ...chat, lastMessage: message, lastSeq: 1, unreadCount: 1, readPositions: [] },
+      ]);
       expect(await service.listChats(eve)).toEqual([]);
       expect(await service.chatRoomsOf('bob')).toEqual([`chat:${chat.id}`]);
     });
@@ -360,6 +362,42 @@ describe('ChatService', () => {
       expect(first).toEqual({ messages: sent.slice(1, 4), hasMore: true });
       expect(rest).toEqual({ messages: sent.slice(4), hasMore: false });
       expect(everything).toEqual({ messages: sent, hasMore: false });
+    });
+
+    it('syncs by seq, with the held messages changed since a moment', async () => {
+      const { chat, sent } = await chatWith(5);
+      const before = new Date(Date.now() - 1);
+      const edited = await service.editMessage(alice, { messageId: itemAt(sent, 1).id, content: 'edited' });
+      const deleted = await service.deleteMessage(alice, { messageId: itemAt(sent, 3).id });
+
+      expect(await service.sync(bob, { chatId: chat.id, afterSeq: 3, limit: 1 })).toEqual({
+        messages: [deleted],
+        hasMore: true,
+      });
+      expect(await service.sync(bob, { chatId: chat.id, afterSeq: 3, since: before.toISOString() })).toEqual({
+        messages: [deleted, itemAt(sent, 4)],
+        hasMore: false,
+        changed: [edited],
+        hasMoreChanged: false,
+      });
+      expect(await service.listMessages(bob, chat.id, { afterSeq: 4 })).toEqual({
+        messages: [itemAt(sent, 4)],
+        hasMore: false,
+      });
+    });
+
+    it('refuses afterSeq with another cursor, and since without afterSeq', async () => {
+      const { chat } = await chatWith(1);
+
+      const both = await failureOf(service.sync(bob, { chatId: chat.id, afterSeq: 1, afterMessageId: 1 }));
+      expect(both.toBody()).toMatchObject({
+        code: 'VALIDATION_FAILED',
+        message: 'afterSeq and afterMessageId cannot be combined',
+      });
+      const alone = await failureOf(service.sync(bob, { chatId: chat.id, since: new Date().toISOString() }));
+      expect(alone.toBody()).toMatchObject({ code: 'VALIDATION_FAILED', details: [{ field: 'since' }] });
+      const mixed = await failureOf(service.listMessages(bob, chat.id, { after: 1, afterSeq: 1 }));
+      expect(mixed.code).toBe('VALIDATION_FAILED');
     });
 
     it('refuses before and after together, and strangers', async () => {

@@ -25,7 +25,7 @@ import {
   type TypingState,
 } from './chat.events.js';
 import { ChatRepository, type InsertMessageResult } from './chat.repository.js';
-import type { Chat, ChatMessage, ChatSummary, MessagePage } from './chat.types.js';
+import type { Chat, ChatMessage, ChatSummary, MessagePage, SyncPage } from './chat.types.js';
 import { contentProblem } from './message-content.js';
 import { TypingTracker, type TypingKey } from './typing.tracker.js';
 
@@ -223,23 +223,42 @@ export class ChatService implements OnModuleDestroy {
    * or the latest. `limit` defaults to `ChatLimits.defaultPageSize`, at most `maxPageSize`.
    */
   async listMessages(actor: ChatActor, chatId: string, query: MessagesQuery): Promise<MessagePage> {
-    if (query.before !== undefined && query.after !== undefined) {
-      const problem = 'before and after cannot be combined';
-      throw AppError.validation(problem, [{ field: 'after', problems: [problem] }]);
-    }
+    const cursors = (['before', 'after', 'afterSeq'] as const).filter((name) => query[name] !== undefined);
+    if (cursors.length > 1) throw exclusiveFields(cursors);
     await this.requireParticipant(actor, chatId);
-    const limit = Math.min(query.limit ?? ChatLimits.defaultPageSize, ChatLimits.maxPageSize);
+    const limit = pageSize(query.limit);
+    if (query.afterSeq !== undefined) return this.chats.findMessagesAfterSeq(chatId, query.afterSeq, limit);
     return query.after !== undefined
       ? this.chats.findMessagesAfter(chatId, query.after, limit)
       : this.chats.findMessagesBefore(chatId, query.before, limit);
   }
 
-  /** Catching up after a reconnect: every message after the last one the client holds, in order. */
-  sync(actor: ChatActor, request: SyncRequest): Promise<MessagePage> {
-    return this.listMessages(actor, request.chatId, {
-      after: request.afterMessageId ?? 0,
-      limit: request.limit,
-    });
+  /**
+   * Catching up (docs/protocol.md, Recovery): the messages after the client's position, in
+   * order, and with `since`, those it holds that were edited or deleted since then.
+   */
+  async sync(actor: ChatActor, request: SyncRequest): Promise<SyncPage> {
+    const { chatId, afterSeq, afterMessageId, since } = request;
+    if (afterSeq !== undefined && afterMessageId !== undefined) {
+      throw exclusiveFields(['afterSeq', 'afterMessageId']);
+    }
+    const changedSince = since === undefined ? undefined : new Date(since);
+    if (changedSince !== undefined && (afterSeq === undefined || Number.isNaN(changedSince.getTime()))) {
+      const problem = 'since needs afterSeq and an ISO-8601 time';
+      throw AppError.validation(problem, [{ field: 'since', problems: [problem] }]);
+    }
+    if (afterSeq === undefined) {
+      return this.listMessages(actor, chatId, { after: afterMessageId ?? 0, limit: request.limit });
+    }
+    const page = await this.listMessages(actor, chatId, { afterSeq, limit: request.limit });
+    if (changedSince === undefined) return page;
+    const changed = await this.chats.findMessagesChangedSince(
+      chatId,
+      changedSince,
+      afterSeq,
+      pageSize(request.limit),
+    );
+    return { ...page, changed: changed.messages, hasMoreChanged: changed.hasMore };
   }
 
   /**
@@ -315,6 +334,15 @@ export class ChatService implements OnModuleDestroy {
 
 function isAdministrator(actor: ChatActor): boolean {
   return hasAnyRole(actor.roles, [Role.Admin]);
+}
+
+function pageSize(limit: number | undefined): number {
+  return Math.min(limit ?? ChatLimits.defaultPageSize, ChatLimits.maxPageSize);
+}
+
+function exclusiveFields(fields: readonly string[]): AppError {
+  const problem = `${fields.join(' and ')} cannot be combined`;
+  return AppError.validation(problem, [{ field: fields.at(-1) ?? '', problems: [problem] }]);
 }
 
 function chatNotFound(chatId: string): AppError {

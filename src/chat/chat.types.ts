@@ -18,6 +18,12 @@ export interface ChatMessage {
   /** Positive integer; a later message of the same chat always has a greater id. */
   id: number;
   chatId: string;
+  /**
+   * 1, 2, 3, … within the chat, without gaps, in the order messages were stored. Edits and
+   * deletes keep it. A jump means messages were missed (`chat:sync { afterSeq }` fetches them);
+   * a lower one than the client holds is a late arrival, not a duplicate.
+   */
+  seq: number;
   senderId: string;
   /** Null once the message is deleted. */
   content: string | null;
@@ -28,12 +34,33 @@ export interface ChatMessage {
   deletedAt?: string;
 }
 
+/** Where a member has read up to: every message of the chat up to `messageId`. */
+export interface ReadPosition {
+  userId: string;
+  messageId: number;
+}
+
 export type ChatSummary = Chat & {
   /** The chat's latest message, deleted or not. */
   lastMessage: ChatMessage | null;
+  /** The `seq` of the chat's latest message; 0 before the first. */
+  lastSeq: number;
   /** Messages after the user's read position, sent by others and not deleted. */
   unreadCount: number;
+  /** The members who have read something, by user id. */
+  readPositions: ReadPosition[];
 };
+
+/**
+ * `chat:sync`'s answer: the messages after the client's position (a page, oldest first) and,
+ * when asked with `since`, those at or before it that were edited or deleted since then.
+ */
+export interface SyncPage extends MessagePage {
+  /** In the order they changed; present when the request gave `since`. */
+  changed?: ChatMessage[];
+  /** Whether more changes follow; ask again with `since` set to the last one's change time. */
+  hasMoreChanged?: boolean;
+}
 
 /** One page of a chat's messages, oldest first. */
 export interface MessagePage {

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely, type Selectable } from 'kysely';
-import { DatabaseService } from '../database/database.service.js';
+import { AppError } from '../common/errors.js';
+import { DatabaseService, type DatabaseDialect } from '../database/database.service.js';
 import { PreparedQuery } from '../database/prepared-query.js';
 import type { ChatMessagesTable, ChatsTable, DatabaseSchema, EpochMillis } from '../database/schema.js';
 import {
@@ -12,9 +13,9 @@ import {
   type NewChat,
   type NewMessage,
 } from './chat.repository.js';
-import type { Chat, ChatMessage, ChatSummary, MessagePage } from './chat.types.js';
+import type { Chat, ChatMessage, ChatSummary, MessagePage, ReadPosition } from './chat.types.js';
 
-type ChatRow = Selectable<ChatsTable>;
+type ChatRow = Omit<Selectable<ChatsTable>, 'last_seq'>;
 type MessageRow = Selectable<ChatMessagesTable>;
 type MemberRow = { user_id: string; joined_at: EpochMillis };
 
@@ -28,7 +29,7 @@ export class KyselyChatRepository extends ChatRepository {
   constructor(database: DatabaseService) {
     super();
     this.db = database.db;
-    this.prepared = prepareHotQueries(database.db);
+    this.prepared = prepareHotQueries(database.db, database.dialect);
   }
 
   async createChat({ title, participantIds, createdBy }: NewChat): Promise<Chat> {
@@ -72,7 +73,7 @@ export class KyselyChatRepository extends ChatRepository {
   }
 
   async listChatsForUser(userId: string): Promise<ChatSummary[]> {
-    const [summaries, memberships] = await Promise.all([
+    const [summaries, memberships, readStates] = await Promise.all([
       this.db
         .with('mine', (db) =>
           db
@@ -87,21 +88,20 @@ export class KyselyChatRepository extends ChatRepository {
               'chats.title',
               'chats.created_by',
               'chats.created_at',
+              'chats.last_seq',
               eb.fn.coalesce('read_state.last_read_message_id', eb.lit(0)).as('last_read_message_id'),
-              eb
-                .selectFrom('chat_messages')
-                .select((inner) => inner.fn.max('chat_messages.id').as('id'))
-                .whereRef('chat_messages.chat_id', '=', 'chats.id')
-                .as('last_message_id'),
             ]),
         )
         .selectFrom('mine')
-        .leftJoin('chat_messages as last_message', 'last_message.id', 'mine.last_message_id')
+        .leftJoin('chat_messages as last_message', (join) =>
+          join.onRef('last_message.chat_id', '=', 'mine.id').onRef('last_message.seq', '=', 'mine.last_seq'),
+        )
         .select((eb) => [
           'mine.id',
           'mine.title',
           'mine.created_by',
           'mine.created_at',
+          'mine.last_seq',
           'last_message.id as last_id',
           'last_message.sender_id as last_sender_id',
           'last_message.content as last_content',
@@ -129,6 +129,13 @@ export class KyselyChatRepository extends ChatRepository {
         .where('membership.user_id', '=', userId)
         .select(['member.chat_id', 'member.user_id', 'member.joined_at'])
         .execute(),
+      this.db
+        .selectFrom('chat_members as membership')
+        .innerJoin('chat_read_states as read_state', 'read_state.chat_id', 'membership.chat_id')
+        .where('membership.user_id', '=', userId)
+        .select(['read_state.chat_id', 'read_state.user_id', 'read_state.last_read_message_id'])
+        .orderBy('read_state.user_id')
+        .execute(),
     ]);
 
     const membersByChat = new Map<string, MemberRow[]>();
@@ -138,6 +145,13 @@ export class KyselyChatRepository extends ChatRepository {
       membersByChat.set(chat_id, members);
     }
 
+    const readPositionsByChat = new Map<string, ReadPosition[]>();
+    for (const { chat_id, user_id, last_read_message_id } of readStates) {
+      const positions = readPositionsByChat.get(chat_id) ?? [];
+      positions.push({ userId: user_id, messageId: last_read_message_id });
+      readPositionsByChat.set(chat_id, positions);
+    }
+
     return summaries.map((summary) => {
       const { last_id, last_sender_id, last_content, last_client_id, last_created_at } = summary;
       const lastMessage =
@@ -145,6 +159,7 @@ export class KyselyChatRepository extends ChatRepository {
           ? toMessage({
               id: last_id,
               chat_id: summary.id,
+              seq: summary.last_seq,
               sender_id: last_sender_id,
               content: last_content,
               client_id: last_client_id,
@@ -156,7 +171,9 @@ export class KyselyChatRepository extends ChatRepository {
       return {
         ...toChat(summary, membersByChat.get(summary.id) ?? []),
         lastMessage,
+        lastSeq: summary.last_seq,
         unreadCount: summary.unread_count ?? 0,
+        readPositions: readPositionsByChat.get(summary.id) ?? [],
       };
     });
   }
@@ -190,20 +207,22 @@ export class KyselyChatRepository extends ChatRepository {
   }
 
   async insertMessage({ chatId, senderId, content, clientId }: NewMessage): Promise<InsertMessageResult> {
-    const values = { chatId, senderId, content, createdAt: Date.now() };
-    if (clientId === undefined) {
-      const row = await this.prepared.insertMessage.executeTakeFirst(values);
-      if (!row) throw new Error('INSERT ... RETURNING returned no row');
-      return { message: toMessage(row), created: true };
-    }
-
-    // One statement whatever the outcome, so concurrent retries cannot both insert: the partial
-    // unique index arbitrates and the losers read back the winner's row.
-    const inserted = await this.prepared.insertMessageOnce.executeTakeFirst({ ...values, clientId });
+    // One statement whatever the outcome: the chat row's lock orders concurrent inserts into the
+    // same chat, so each takes the next seq; with a clientId already used, the partial unique
+    // index arbitrates, nothing is inserted and no seq is taken, and the losers read back the
+    // winner's row.
+    const inserted = await this.prepared.insertMessage.executeTakeFirst({
+      chatId,
+      senderId,
+      content,
+      clientId: clientId ?? null,
+      createdAt: Date.now(),
+    });
     if (inserted) return { message: toMessage(inserted), created: true };
+    if (clientId === undefined) throw AppError.notFound(`Chat ${chatId} not found`);
 
     const stored = await this.prepared.messageByClientId.executeTakeFirst({ chatId, senderId, clientId });
-    if (!stored) throw new Error(`Message ${clientId} of ${senderId} vanished after a conflict`);
+    if (!stored) throw AppError.notFound(`Chat ${chatId} not found`);
     return { message: toMessage(stored), created: false };
   }
 
@@ -255,6 +274,31 @@ export class KyselyChatRepository extends ChatRepository {
       .where('chat_id', '=', chatId)
       .where('id', '>', afterMessageId ?? 0)
       .orderBy('id', 'asc')
+      .limit(limit + 1)
+      .execute();
+    return toPage(rows, limit);
+  }
+
+  async findMessagesAfterSeq(chatId: string, afterSeq: number, limit: number): Promise<MessagePage> {
+    const rows = await this.prepared.messagesAfterSeq.execute({ chatId, afterSeq, limit: limit + 1 });
+    return toPage(rows, limit);
+  }
+
+  async findMessagesChangedSince(
+    chatId: string,
+    since: Date,
+    upToSeq: number,
+    limit: number,
+  ): Promise<MessagePage> {
+    const from = since.getTime();
+    const rows = await this.db
+      .selectFrom('chat_messages')
+      .selectAll()
+      .where('chat_id', '=', chatId)
+      .where('seq', '<=', upToSeq)
+      .where((eb) => eb.or([eb('edited_at', '>=', from), eb('deleted_at', '>=', from)]))
+      .orderBy((eb) => eb.fn.coalesce('deleted_at', 'edited_at'))
+      .orderBy('seq')
       .limit(limit + 1)
       .execute();
     return toPage(rows, limit);
@@ -330,17 +374,68 @@ export class KyselyChatRepository extends ChatRepository {
   }
 }
 
-function prepareHotQueries(db: Kysely<DatabaseSchema>) {
-  type NewMessageParams = { chatId: string; senderId: string; content: string; createdAt: number };
-  const insertMessage = (params: NewMessageParams, clientId: string | null) =>
-    db.insertInto('chat_messages').values({
-      chat_id: params.chatId,
-      sender_id: params.senderId,
-      content: params.content,
-      client_id: clientId,
-      created_at: params.createdAt,
-    });
-  const messageParams = ['chatId', 'senderId', 'content', 'createdAt'] as const;
+type NewMessageParams = {
+  chatId: string;
+  senderId: string;
+  content: string;
+  clientId: string | null;
+  createdAt: number;
+};
+
+/**
+ * Stores a message under the chat's next seq, read from `chats.last_seq` in the same statement;
+ * with a clientId the sender already used in the chat, inserts nothing and takes no seq.
+ *
+ * PostgreSQL: `for update` makes concurrent inserts into one chat wait for each other, and a
+ * waiting one then reads the row as the other left it; the same statement advances `last_seq`,
+ * only when a row was inserted. SQLite runs one writing statement at a time, and the
+ * migration's trigger advances `last_seq` as the row goes in.
+ */
+function insertMessageStatement(
+  db: Kysely<DatabaseSchema>,
+  dialect: DatabaseDialect,
+  params: NewMessageParams,
+) {
+  const insert = (into: Kysely<DatabaseSchema>) =>
+    into
+      .insertInto('chat_messages')
+      .columns(['chat_id', 'sender_id', 'content', 'client_id', 'created_at', 'seq'])
+      .expression((eb) => {
+        const next = eb
+          .selectFrom('chats')
+          .select((chats) => [
+            sql<string>`cast(${params.chatId} as text)`.as('chat_id'),
+            sql<string>`cast(${params.senderId} as text)`.as('sender_id'),
+            sql<string>`cast(${params.content} as text)`.as('content'),
+            sql<string | null>`cast(${params.clientId} as text)`.as('client_id'),
+            sql<EpochMillis>`cast(${params.createdAt} as bigint)`.as('created_at'),
+            chats('last_seq', '+', 1).as('seq'),
+          ])
+          .where('id', '=', params.chatId);
+        return dialect === 'postgres' ? next.forUpdate() : next;
+      })
+      .onConflict((conflict) =>
+        conflict
+          .columns(['chat_id', 'sender_id', 'client_id'])
+          .where('client_id', 'is not', null)
+          .doNothing(),
+      )
+      .returningAll();
+  if (dialect === 'sqlite') return insert(db);
+  return db
+    .with('inserted', (into) => insert(into as Kysely<DatabaseSchema>))
+    .with('advanced', (update) =>
+      update
+        .updateTable('chats')
+        .set({ last_seq: sql<number>`inserted.seq` })
+        .from('inserted')
+        .whereRef('chats.id', '=', 'inserted.chat_id'),
+    )
+    .selectFrom('inserted')
+    .selectAll();
+}
+
+function prepareHotQueries(db: Kysely<DatabaseSchema>, dialect: DatabaseDialect) {
   return {
     chatIdsOfUser: new PreparedQuery(
       db,
@@ -364,21 +459,20 @@ function prepareHotQueries(db: Kysely<DatabaseSchema>) {
     ),
     insertMessage: new PreparedQuery(
       db,
-      (params: NewMessageParams) => insertMessage(params, null).returningAll(),
-      messageParams,
+      (params: NewMessageParams) => insertMessageStatement(db, dialect, params),
+      ['chatId', 'senderId', 'content', 'clientId', 'createdAt'],
     ),
-    insertMessageOnce: new PreparedQuery(
+    messagesAfterSeq: new PreparedQuery(
       db,
-      (params: NewMessageParams & { clientId: string }) =>
-        insertMessage(params, params.clientId)
-          .onConflict((conflict) =>
-            conflict
-              .columns(['chat_id', 'sender_id', 'client_id'])
-              .where('client_id', 'is not', null)
-              .doNothing(),
-          )
-          .returningAll(),
-      [...messageParams, 'clientId'],
+      (params: { chatId: string; afterSeq: number; limit: number }) =>
+        db
+          .selectFrom('chat_messages')
+          .selectAll()
+          .where('chat_id', '=', params.chatId)
+          .where('seq', '>', params.afterSeq)
+          .orderBy('seq')
+          .limit(params.limit),
+      ['chatId', 'afterSeq', 'limit'],
     ),
     messageByClientId: new PreparedQuery(
       db,
@@ -422,6 +516,7 @@ function toMessage(row: MessageRow): ChatMessage {
   return {
     id: row.id,
     chatId: row.chat_id,
+    seq: row.seq,
     senderId: row.sender_id,
     content: row.content,
     ...(row.client_id !== null && { clientId: row.client_id }),

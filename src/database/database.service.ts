@@ -34,7 +34,11 @@ const logger = new Logger('DatabaseService');
 export class DatabaseService implements OnApplicationShutdown {
   private closing?: Promise<void>;
 
-  private constructor(readonly db: Kysely<DatabaseSchema>) {}
+  private constructor(
+    readonly db: Kysely<DatabaseSchema>,
+    /** Which SQL the few statements that cannot be written alike for both must speak. */
+    readonly dialect: DatabaseDialect,
+  ) {}
 
   /** Opens the database and applies pending migrations; fails if either is impossible. */
   static async connect(target: DatabaseTarget): Promise<DatabaseService> {
@@ -45,7 +49,7 @@ export class DatabaseService implements OnApplicationShutdown {
       await db.destroy();
       throw error;
     }
-    return new DatabaseService(db);
+    return new DatabaseService(db, target.kind);
   }
 
   async checkHealth(): Promise<DatabaseHealth> {

@@ -11,6 +11,8 @@ export interface ChatsTable {
   title: string | null;
   created_by: string;
   created_at: EpochMillis;
+  /** The latest `seq` given to a message of this chat; 0 before the first. */
+  last_seq: Generated<number>;
 }
 
 export interface ChatMembersTable {
@@ -23,6 +25,8 @@ export interface ChatMessagesTable {
   /** Global autoincrement, so ids also increase within every chat. */
   id: Generated<number>;
   chat_id: string;
+  /** 1, 2, 3, … within the chat, without gaps, in the order messages were stored. */
+  seq: number;
   sender_id: string;
   /** Null once the message is deleted. */
   content: string | null;

@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { sql } from 'kysely';
+import { dirname, join } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
 import type { DatabaseTarget } from '../../src/config/app-config.js';
 import type { ChatRepository } from '../../src/chat/chat.repository.js';
 import type { Chat, ChatMessage } from '../../src/chat/chat.types.js';
 import { KyselyChatRepository } from '../../src/chat/kysely-chat.repository.js';
 import { DatabaseService } from '../../src/database/database.service.js';
+import { InCodeMigrationProvider } from '../../src/database/migrations/index.js';
+import type { ChatMessagesTable, ChatsTable, DatabaseSchema } from '../../src/database/schema.js';
 import { AppError } from '../../src/common/errors.js';
 import { itemAt } from '../support/items.js';
 import { InMemoryChatRepository } from '../support/memory-chat.repository.js';
@@ -106,6 +110,7 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
     expect(stored[0]).toEqual({
       id: expect.any(Number),
       chatId: first.id,
+      seq: 1,
       senderId: alice,
       content: 'hello 0',
       createdAt: expect.stringMatching(ISO_TIMESTAMP),
@@ -319,14 +324,32 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
 
     const summaries = await repository().listChatsForUser(alice);
     expect(summaries.map((summary) => summary.id)).toEqual([withBob.id, withCarol.id, quiet.id]);
-    expect(summaries[0]).toEqual({ ...withBob, lastMessage: lastFromBob, unreadCount: 4 });
-    expect(summaries[1]).toEqual({ ...withCarol, lastMessage: fromCarol[1], unreadCount: 2 });
-    expect(summaries[2]).toEqual({ ...quiet, lastMessage: null, unreadCount: 0 });
+    const unread = { readPositions: [] };
+    expect(summaries[0]).toEqual({
+      ...withBob,
+      lastMessage: lastFromBob,
+      lastSeq: 5,
+      unreadCount: 4,
+      ...unread,
+    });
+    expect(summaries[1]).toEqual({
+      ...withCarol,
+      lastMessage: fromCarol[1],
+      lastSeq: 2,
+      unreadCount: 2,
+      ...unread,
+    });
+    expect(summaries[2]).toEqual({ ...quiet, lastMessage: null, lastSeq: 0, unreadCount: 0, ...unread });
 
     await repository().markRead(withBob.id, alice, itemAt(fromBob, 1).id);
     await repository().deleteMessage(lastFromBob.id, new Date());
     const afterRead = await repository().listChatsForUser(alice);
-    expect(afterRead[0]).toMatchObject({ id: withBob.id, unreadCount: 1 });
+    expect(afterRead[0]).toMatchObject({
+      id: withBob.id,
+      lastSeq: 5,
+      unreadCount: 1,
+      readPositions: [{ userId: alice, messageId: itemAt(fromBob, 1).id }],
+    });
     expect(itemAt(afterRead, 0).lastMessage).toEqual(await repository().findMessage(lastFromBob.id));
     expect(itemAt(afterRead, 0).lastMessage?.content).toBeNull();
 
@@ -338,6 +361,88 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
     const forBob = await repository().listChatsForUser(bob);
     expect(forBob.map((summary) => summary.id)).toEqual([withBob.id, quiet.id]);
     expect(itemAt(forBob, 0).unreadCount).toBe(1);
+  });
+
+  it('numbers each chat’s messages 1, 2, 3, … and keeps the number through edits and deletes', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const first = await createChat([alice, bob]);
+    const second = await createChat([alice, bob]);
+    const inFirst: ChatMessage[] = [];
+    const inSecond: ChatMessage[] = [];
+    for (let index = 0; index < 4; index++) {
+      inFirst.push(await send(first.id, alice, `first ${index}`));
+      inSecond.push(await send(second.id, bob, `second ${index}`));
+    }
+    expect(inFirst.map((message) => message.seq)).toEqual([1, 2, 3, 4]);
+    expect(inSecond.map((message) => message.seq)).toEqual([1, 2, 3, 4]);
+
+    const edited = await repository().editMessage(itemAt(inFirst, 1).id, 'changed', new Date());
+    const deleted = await repository().deleteMessage(itemAt(inFirst, 2).id, new Date());
+    expect(edited).toMatchObject({ status: 'edited', message: { seq: 2 } });
+    expect(deleted).toMatchObject({ status: 'deleted', message: { seq: 3 } });
+    expect((await send(first.id, bob, 'after the changes')).seq).toBe(5);
+  });
+
+  it('gives a clientId retry the stored message without taking a seq', async () => {
+    const [alice, bob] = [newUser(), newUser()];
+    const chat = await createChat([alice, bob]);
+    const request = { chatId: chat.id, senderId: alice, content: 'once', clientId: 'retry-me' };
+    const stored = await repository().insertMessage(request);
+    const retries = await Promise.all([1, 2, 3].map(() => repository().insertMessage(request)));
+
+    expect(stored.message.seq).toBe(1);
+    for (const retry of retries) expect(retry).toEqual({ created: false, message: stored.message });
+    expect((await send(chat.id, bob, 'next')).seq).toBe(2);
+  });
+
+  it('pages a chat by seq', async () => {
+    const [alice] = [newUser()];
+    const chat = await createChat([alice]);
+    const other = await createChat([alice]);
+    await sendMany(other.id, alice, 2);
+    const messages = await sendMany(chat.id, alice, 5);
+
+    expect(await repository().findMessagesAfterSeq(chat.id, 0, 3)).toEqual({
+      messages: messages.slice(0, 3),
+      hasMore: true,
+    });
+    expect(await repository().findMessagesAfterSeq(chat.id, 3, 3)).toEqual({
+      messages: messages.slice(3),
+      hasMore: false,
+    });
+    expect(await repository().findMessagesAfterSeq(chat.id, 5, 3)).toEqual({ messages: [], hasMore: false });
+    expect(await repository().findMessagesAfterSeq(randomUUID(), 0, 3)).toEqual({
+      messages: [],
+      hasMore: false,
+    });
+  });
+
+  it('finds the messages changed since a moment, up to a seq, in the order they changed', async () => {
+    const [alice] = [newUser()];
+    const chat = await createChat([alice]);
+    const messages = await sendMany(chat.id, alice, 6);
+    const at = (second: number) => new Date(Date.UTC(2031, 0, 1, 0, 0, second));
+    await repository().editMessage(itemAt(messages, 0).id, 'old edit', at(1));
+    await repository().deleteMessage(itemAt(messages, 3).id, at(12));
+    await repository().editMessage(itemAt(messages, 1).id, 'new edit', at(11));
+    await repository().editMessage(itemAt(messages, 2).id, 'edit, then delete', at(5));
+    await repository().deleteMessage(itemAt(messages, 2).id, at(13));
+    await repository().editMessage(itemAt(messages, 5).id, 'beyond upToSeq', at(14));
+
+    const changed = await repository().findMessagesChangedSince(chat.id, at(10), 5, 10);
+    expect(changed.hasMore).toBe(false);
+    expect(changed.messages.map((message) => [message.seq, message.content])).toEqual([
+      [2, 'new edit'],
+      [4, null],
+      [3, null],
+    ]);
+    const firstPage = await repository().findMessagesChangedSince(chat.id, at(10), 5, 2);
+    expect(firstPage.messages.map((message) => message.seq)).toEqual([2, 4]);
+    expect(firstPage.hasMore).toBe(true);
+    expect(await repository().findMessagesChangedSince(chat.id, at(20), 6, 10)).toEqual({
+      messages: [],
+      hasMore: false,
+    });
   });
 
   it('answers unknown ids with empty results', async () => {
@@ -373,13 +478,17 @@ function describeContractOn(
   title: string,
   openTarget: () => Promise<DatabaseTarget>,
   cleanUp: () => Promise<void>,
+  /** Whether other connections can open the same database (a file or a server, not `:memory:`). */
+  shared = true,
 ): void {
   describe(title, () => {
+    let target: DatabaseTarget | undefined;
     let database: DatabaseService | undefined;
     let repository: ChatRepository | undefined;
 
     beforeAll(async () => {
-      database = await DatabaseService.connect(await openTarget());
+      target = await openTarget();
+      database = await DatabaseService.connect(target);
       repository = new KyselyChatRepository(database);
     }, CLUSTER_START_TIMEOUT_MS);
 
@@ -388,9 +497,9 @@ function describeContractOn(
       await cleanUp();
     }, CLUSTER_START_TIMEOUT_MS);
 
-    const opened = (): { database: DatabaseService; repository: ChatRepository } => {
-      if (!database || !repository) throw new Error('The database did not open');
-      return { database, repository };
+    const opened = (): { target: DatabaseTarget; database: DatabaseService; repository: ChatRepository } => {
+      if (!target || !database || !repository) throw new Error('The database did not open');
+      return { target, database, repository };
     };
 
     it('reports the database healthy', async () => {
@@ -401,7 +510,178 @@ function describeContractOn(
     });
 
     chatRepositoryContract(() => opened().repository);
+
+    if (shared) {
+      it('keeps each chat’s seq contiguous under concurrent inserts from several connections', async () => {
+        const { target } = opened();
+        const connections = await Promise.all([1, 2, 3].map(() => DatabaseService.connect(target)));
+        try {
+          const writers = connections.map((connection) => new KyselyChatRepository(connection));
+          const [alice, bob] = [newUser(), newUser()];
+          const chats = [
+            await opened().repository.createChat({
+              title: null,
+              participantIds: [alice, bob],
+              createdBy: alice,
+            }),
+            await opened().repository.createChat({
+              title: null,
+              participantIds: [alice, bob],
+              createdBy: alice,
+            }),
+          ];
+          const inserts = Array.from({ length: 120 }, (_, index) => {
+            const writer = itemAt(writers, index % writers.length);
+            const chat = itemAt(chats, index % 2);
+            // Every fourth insert repeats the clientId of the one before it in the same chat.
+            const clientId = index % 4 === 3 ? `c-${index - 2}` : `c-${index}`;
+            return writer.insertMessage({
+              chatId: chat.id,
+              senderId: alice,
+              content: `m ${index}`,
+              clientId,
+            });
+          });
+          const results = await Promise.all(inserts);
+
+          const created = results.filter((result) => result.created).map((result) => result.message);
+          expect(created).toHaveLength(90);
+          for (const chat of chats) {
+            const createdHere = created.filter((message) => message.chatId === chat.id);
+            const contiguous = Array.from({ length: createdHere.length }, (_, index) => index + 1);
+            expect(createdHere.map((message) => message.seq).sort((a, b) => a - b)).toEqual(contiguous);
+            const stored = await opened().repository.findMessagesAfterSeq(chat.id, 0, 200);
+            expect(stored.messages.map((message) => message.seq)).toEqual(contiguous);
+            const summary = (await opened().repository.listChatsForUser(bob)).find(
+              (entry) => entry.id === chat.id,
+            );
+            expect(summary?.lastSeq).toBe(createdHere.length);
+          }
+        } finally {
+          await Promise.all(connections.map((connection) => connection.close()));
+        }
+      });
+
+      it('numbers the messages stored before the seq existed, in id order, per chat', async () => {
+        const scratch = await freshDatabaseLike(opened().target);
+        try {
+          await migrateUpTo(scratch.target, '0001-create-chat-tables', async (db) => {
+            await db
+              .insertInto('chats')
+              .values([
+                { id: 'chat-a', title: null, created_by: 'alice', created_at: 1 },
+                { id: 'chat-b', title: null, created_by: 'alice', created_at: 1 },
+              ])
+              .execute();
+            await db
+              .insertInto('chat_members')
+              .values([
+                { chat_id: 'chat-a', user_id: 'alice', joined_at: 1 },
+                { chat_id: 'chat-b', user_id: 'alice', joined_at: 1 },
+              ])
+              .execute();
+            for (const [index, chatId] of ['chat-a', 'chat-b', 'chat-a', 'chat-a', 'chat-b'].entries()) {
+              await db
+                .insertInto('chat_messages')
+                .values({
+                  chat_id: chatId,
+                  sender_id: 'alice',
+                  content: `old ${index}`,
+                  client_id: null,
+                  created_at: 10 + index,
+                })
+                .execute();
+            }
+          });
+
+          const migrated = await DatabaseService.connect(scratch.target);
+          try {
+            const repository = new KyselyChatRepository(migrated);
+            const seqs = async (chatId: string) =>
+              (await repository.findMessagesAfterSeq(chatId, 0, 10)).messages.map((message) => [
+                message.seq,
+                message.content,
+              ]);
+            expect(await seqs('chat-a')).toEqual([
+              [1, 'old 0'],
+              [2, 'old 2'],
+              [3, 'old 3'],
+            ]);
+            expect(await seqs('chat-b')).toEqual([
+              [1, 'old 1'],
+              [2, 'old 4'],
+            ]);
+            expect(
+              (await repository.insertMessage({ chatId: 'chat-a', senderId: 'alice', content: 'new' }))
+                .message.seq,
+            ).toBe(4);
+            const summaries = await repository.listChatsForUser('alice');
+            expect(summaries.map((summary) => [summary.id, summary.lastSeq])).toEqual([
+              ['chat-a', 4],
+              ['chat-b', 2],
+            ]);
+          } finally {
+            await migrated.close();
+          }
+        } finally {
+          await scratch.remove();
+        }
+      });
+    }
   });
+}
+
+/** An empty database beside `target`: another file in its directory, another database on its server. */
+async function freshDatabaseLike(
+  target: DatabaseTarget,
+): Promise<{ target: DatabaseTarget; remove: () => Promise<void> }> {
+  const name = `scratch_${randomUUID().replaceAll('-', '')}`;
+  if (target.kind === 'sqlite') {
+    const filename = join(dirname(target.filename), `${name}.db`);
+    return {
+      target: { kind: 'sqlite', filename },
+      remove: () => rm(filename, { force: true }).then(() => undefined),
+    };
+  }
+  const admin = new pg.Client({ connectionString: target.connectionString });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  const url = new URL(target.connectionString);
+  url.pathname = `/${name}`;
+  return {
+    target: { ...target, connectionString: url.toString() },
+    remove: async () => {
+      await admin.query(`drop database ${name} with (force)`);
+      await admin.end();
+    },
+  };
+}
+
+type SchemaBefore0002 = Omit<DatabaseSchema, 'chats' | 'chat_messages'> & {
+  chats: Omit<ChatsTable, 'last_seq'>;
+  chat_messages: Omit<ChatMessagesTable, 'seq'>;
+};
+
+/** Applies the migrations up to `last` only, then lets `fill` write rows in that older schema. */
+async function migrateUpTo(
+  target: DatabaseTarget,
+  last: string,
+  fill: (db: Kysely<SchemaBefore0002>) => Promise<void>,
+): Promise<void> {
+  const db = new Kysely<SchemaBefore0002>({
+    dialect:
+      target.kind === 'sqlite'
+        ? new SqliteDialect({ database: new BetterSqlite3(target.filename) })
+        : new PostgresDialect({ pool: new pg.Pool({ connectionString: target.connectionString, max: 1 }) }),
+  });
+  try {
+    const migrator = new Migrator({ db, provider: new InCodeMigrationProvider(target.kind) });
+    const { error } = await migrator.migrateTo(last);
+    if (error) throw new Error(`Migrating to ${last} failed`, { cause: error });
+    await fill(db);
+  } finally {
+    await db.destroy();
+  }
 }
 
 describe('InMemoryChatRepository (the unit tests’ double)', () => {
@@ -413,6 +693,7 @@ describeContractOn(
   'KyselyChatRepository on SQLite in memory',
   () => Promise.resolve({ kind: 'sqlite', filename: ':memory:' }),
   () => Promise.resolve(),
+  false,
 );
 
 let sqliteDirectory: string | undefined;

@@ -134,6 +134,7 @@ describe('chat (e2e)', () => {
       expect(sent).toEqual({
         id: expect.any(Number),
         chatId: chat.id,
+        seq: 1,
         senderId: alice,
         content: 'hello',
         createdAt: expect.stringMatching(ISO_TIMESTAMP),
@@ -584,7 +585,13 @@ describe('chat (e2e)', () => {
       ];
       const foreign = await post(alice, other.id, 'elsewhere');
 
-      expect(await summaryOf(bob, chat.id)).toEqual({ ...chat, lastMessage: third, unreadCount: 3 });
+      expect(await summaryOf(bob, chat.id)).toEqual({
+        ...chat,
+        lastMessage: third,
+        lastSeq: 3,
+        unreadCount: 3,
+        readPositions: [],
+      });
       expect((await summaryOf(alice, chat.id))?.unreadCount).toBe(0);
 
       const receipt = expectOk(
@@ -610,6 +617,9 @@ describe('chat (e2e)', () => {
       expect(latest.status).toBe(200);
       expect((await summaryOf(bob, chat.id))?.unreadCount).toBe(0);
       expect((await summaryOf(bob, other.id))?.unreadCount).toBe(1);
+      expect((await summaryOf(alice, chat.id))?.readPositions).toEqual([
+        { userId: bob, messageId: third.id },
+      ]);
     });
   });
 
@@ -644,6 +654,41 @@ describe('chat (e2e)', () => {
         messages: sent,
         hasMore: false,
       });
+    });
+
+    it('catches up by seq with chat:sync and REST, with the held messages changed since a moment', async () => {
+      const { alice, bob, chat, sent } = await chatWithMessages(5);
+      const bobSocket = await join(bob);
+      const aliceSocket = await join(alice);
+      expect(sent.map((message) => message.seq)).toEqual([1, 2, 3, 4, 5]);
+      const since = new Date().toISOString();
+      const edited = expectOk(
+        await aliceSocket.emitWithAck(ChatEvent.EditMessage, {
+          messageId: itemAt(sent, 0).id,
+          content: 'new',
+        }),
+      );
+      expect(edited.seq).toBe(1);
+
+      expect(
+        expectOk(await bobSocket.emitWithAck(ChatEvent.Sync, { chatId: chat.id, afterSeq: 2, limit: 2 })),
+      ).toEqual({ messages: sent.slice(2, 4), hasMore: true });
+      expect(
+        expectOk(await bobSocket.emitWithAck(ChatEvent.Sync, { chatId: chat.id, afterSeq: 3, since })),
+      ).toEqual({ messages: sent.slice(3), hasMore: false, changed: [edited], hasMoreChanged: false });
+      expect(await listMessages(bob, chat.id, '?afterSeq=4')).toEqual({
+        messages: sent.slice(4),
+        hasMore: false,
+      });
+      expect(await listMessages(bob, chat.id, '?afterSeq=0&limit=1')).toEqual({
+        messages: [edited],
+        hasMore: true,
+      });
+      const combined = await http().get(`/api/chats/${chat.id}/messages?afterSeq=1&after=1`).set(bearer(bob));
+      expect(combined.status).toBe(400);
+      expect(combined.body).toMatchObject({ code: 'VALIDATION_FAILED' });
+      const summary = await summaryOf(bob, chat.id);
+      expect(summary?.lastSeq).toBe(5);
     });
 
     it('pages over REST forwards with after, backwards with before, the latest by default', async () => {
@@ -821,7 +866,35 @@ describe('chat (e2e)', () => {
         ({ chatId }) => ({ chatId, afterMessageId: -1 }),
         'afterMessageId',
       ),
+      invalid('chat:sync', 'a negative afterSeq', ({ chatId }) => ({ chatId, afterSeq: -1 }), 'afterSeq'),
+      invalid('chat:sync', 'a fractional afterSeq', ({ chatId }) => ({ chatId, afterSeq: 1.5 }), 'afterSeq'),
+      invalid('chat:sync', 'a string afterSeq', ({ chatId }) => ({ chatId, afterSeq: '3' }), 'afterSeq'),
+      invalid(
+        'chat:sync',
+        'afterSeq with afterMessageId',
+        ({ chatId }) => ({ chatId, afterSeq: 1, afterMessageId: 1 }),
+        'afterMessageId',
+      ),
+      invalid(
+        'chat:sync',
+        'a since that is no time',
+        ({ chatId }) => ({ chatId, afterSeq: 0, since: 'yesterday' }),
+        'since',
+      ),
+      invalid(
+        'chat:sync',
+        'an oversized since',
+        ({ chatId }) => ({ chatId, afterSeq: 0, since: `2030-01-01T00:00:00${'0'.repeat(100)}Z` }),
+        'since',
+      ),
+      invalid(
+        'chat:sync',
+        'since without afterSeq',
+        ({ chatId }) => ({ chatId, since: new Date().toISOString() }),
+        'since',
+      ),
       unknown('chat:sync', 'an unknown chat', () => ({ chatId: randomUUID() })),
+      unknown('chat:sync', 'an unknown chat by seq', () => ({ chatId: randomUUID(), afterSeq: 0 })),
     ];
 
     it.each(cases)(
@@ -966,7 +1039,15 @@ describe('chat storage across restarts (e2e)', () => {
       const page = await http().get(`/api/chats/${chat.id}/messages`).set(bearer(bob));
       expect(dataOf(page)).toEqual({ messages: sent, hasMore: false });
       const chats = await http().get('/api/chats').set(bearer(bob));
-      expect(dataOf<ChatList>(chats).chats).toEqual([{ ...chat, lastMessage: sent[2], unreadCount: 2 }]);
+      expect(dataOf<ChatList>(chats).chats).toEqual([
+        {
+          ...chat,
+          lastMessage: sent[2],
+          lastSeq: 3,
+          unreadCount: 2,
+          readPositions: [{ userId: bob, messageId: itemAt(sent, 0).id }],
+        },
+      ]);
 
       const after = await http()
         .post(`/api/chats/${chat.id}/messages`)

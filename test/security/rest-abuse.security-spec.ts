@@ -71,7 +71,7 @@ const ROUTES: readonly RouteSpec[] = [
     method: 'get',
     path: '/api/chats/:id/messages',
     params: { id: 'text' },
-    query: ['before', 'after', 'limit'],
+    query: ['before', 'after', 'afterSeq', 'limit'],
   },
   {
     method: 'post',
@@ -425,13 +425,16 @@ describe('REST abuse (security)', () => {
     });
   });
 
-  it('GET /api/chats/:id/messages refuses before and after together', async () => {
-    const route = ROUTES.find((candidate) => candidate.path === '/api/chats/:id/messages')!;
-    const response = await http()
-      .get(`${pathOf(route)}?before=3&after=1`)
-      .set('Authorization', tokenFor(route));
-    expectValidationError(response);
-  });
+  it.each(['before=3&after=1', 'after=1&afterSeq=1', 'before=3&afterSeq=1'])(
+    'GET /api/chats/:id/messages refuses two cursors together: %s',
+    async (query) => {
+      const route = ROUTES.find((candidate) => candidate.path === '/api/chats/:id/messages')!;
+      const response = await http()
+        .get(`${pathOf(route)}?${query}`)
+        .set('Authorization', tokenFor(route));
+      expectValidationError(response);
+    },
+  );
 
   describe('security headers', () => {
     const expectSecurityHeaders = (headers: Record<string, string | undefined>) => {

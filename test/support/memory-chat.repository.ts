@@ -7,7 +7,7 @@ import {
   type NewChat,
   type NewMessage,
 } from '../../src/chat/chat.repository.js';
-import type { Chat, ChatMessage, ChatSummary, MessagePage } from '../../src/chat/chat.types.js';
+import type { Chat, ChatMessage, ChatSummary, MessagePage, ReadPosition } from '../../src/chat/chat.types.js';
 
 interface StoredChat {
   id: string;
@@ -16,6 +16,7 @@ interface StoredChat {
   createdAt: number;
   /** Joining time by member, which orders `participantIds` as the database adapter does. */
   members: Map<string, number>;
+  lastSeq: number;
 }
 
 /**
@@ -42,6 +43,7 @@ export class InMemoryChatRepository extends ChatRepository {
       createdBy,
       createdAt,
       members: new Map(participantIds.map((userId) => [userId, createdAt])),
+      lastSeq: 0,
     };
     this.chats.set(chat.id, chat);
     return Promise.resolve(toChat(chat));
@@ -59,7 +61,13 @@ export class InMemoryChatRepository extends ChatRepository {
       const readUpTo = this.readPositions.get(readKey(chat.id, userId)) ?? 0;
       const unread = own.filter((m) => m.id > readUpTo && m.senderId !== userId && !m.deletedAt);
       return {
-        summary: { ...toChat(chat), lastMessage: copy(lastMessage), unreadCount: unread.length },
+        summary: {
+          ...toChat(chat),
+          lastMessage: copy(lastMessage),
+          lastSeq: chat.lastSeq,
+          unreadCount: unread.length,
+          readPositions: this.readPositionsOf(chat.id),
+        },
         activeAt: lastMessage ? Date.parse(lastMessage.createdAt) : chat.createdAt,
         lastId: lastMessage?.id ?? 0,
       };
@@ -100,7 +108,8 @@ export class InMemoryChatRepository extends ChatRepository {
       this.failNextInsert = null;
       return Promise.reject(failure);
     }
-    if (!this.chats.has(chatId)) return Promise.reject(new Error(`Contract violated: no chat ${chatId}`));
+    const chat = this.chats.get(chatId);
+    if (!chat) return Promise.reject(new Error(`Contract violated: no chat ${chatId}`));
     const stored =
       clientId === undefined
         ? undefined
@@ -109,9 +118,11 @@ export class InMemoryChatRepository extends ChatRepository {
           );
     if (stored) return Promise.resolve({ message: copy(stored), created: false });
     this.lastMessageId += 1;
+    chat.lastSeq += 1;
     const message: ChatMessage = {
       id: this.lastMessageId,
       chatId,
+      seq: chat.lastSeq,
       senderId,
       content,
       ...(clientId !== undefined && { clientId }),
@@ -149,6 +160,26 @@ export class InMemoryChatRepository extends ChatRepository {
     return Promise.resolve({ messages: copy(after.slice(0, limit)), hasMore: after.length > limit });
   }
 
+  findMessagesAfterSeq(chatId: string, afterSeq: number, limit: number): Promise<MessagePage> {
+    requirePageSize(limit);
+    const after = this.messagesOf(chatId).filter((message) => message.seq > afterSeq);
+    return Promise.resolve({ messages: copy(after.slice(0, limit)), hasMore: after.length > limit });
+  }
+
+  findMessagesChangedSince(
+    chatId: string,
+    since: Date,
+    upToSeq: number,
+    limit: number,
+  ): Promise<MessagePage> {
+    requirePageSize(limit);
+    const changedAt = (message: ChatMessage) => Date.parse(message.deletedAt ?? message.editedAt ?? '');
+    const changed = this.messagesOf(chatId)
+      .filter((message) => message.seq <= upToSeq && changedAt(message) >= since.getTime())
+      .sort((a, b) => changedAt(a) - changedAt(b) || a.seq - b.seq);
+    return Promise.resolve({ messages: copy(changed.slice(0, limit)), hasMore: changed.length > limit });
+  }
+
   findMessagesBefore(
     chatId: string,
     beforeMessageId: number | undefined,
@@ -175,6 +206,14 @@ export class InMemoryChatRepository extends ChatRepository {
   /** What is stored for a chat, read without going through the port. */
   storedMessages(chatId: string): ChatMessage[] {
     return copy(this.messagesOf(chatId));
+  }
+
+  private readPositionsOf(chatId: string): ReadPosition[] {
+    return [...this.readPositions]
+      .map(([key, messageId]) => ({ key: JSON.parse(key) as [string, string], messageId }))
+      .filter(({ key }) => key[0] === chatId)
+      .map(({ key, messageId }) => ({ userId: key[1], messageId }))
+      .sort((a, b) => compareText(a.userId, b.userId));
   }
 
   private chatsOf(userId: string): StoredChat[] {

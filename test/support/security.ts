@@ -173,13 +173,20 @@ export const CLIENT_EVENT_TABLE = {
     },
     [ChatEvent.Sync]: {
       input: 'validated',
-      why: '{ chatId, afterMessageId?, limit? }',
+      why: '{ chatId, afterSeq? | afterMessageId?, since?, limit? }',
       fields: {
         chatId: { type: 'string', required: true },
+        afterSeq: { type: 'integer', required: false },
         afterMessageId: { type: 'integer', required: false },
+        since: { type: 'string', required: false },
         limit: { type: 'integer', required: false },
       },
-      valid: (fixture) => ({ chatId: fixture.chatId, afterMessageId: 0, limit: 10 }),
+      valid: (fixture) => ({
+        chatId: fixture.chatId,
+        afterSeq: 0,
+        since: '2030-01-01T00:00:00.000Z',
+        limit: 10,
+      }),
     },
   },
 } as const satisfies {

@@ -22,6 +22,15 @@ export const IsMessageIdText = (minimum: 0 | 1 = 1) =>
     IsMessageId(minimum),
   );
 
+/** A position in a chat's sequence; 0 is before its first message. */
+export const IsSeq = () => applyDecorators(IsInt(), Min(0), Max(Number.MAX_SAFE_INTEGER));
+
+export const IsSeqText = () =>
+  applyDecorators(
+    Type(() => Number),
+    IsSeq(),
+  );
+
 export const IsPageSize = () => applyDecorators(IsInt(), Min(1), Max(ChatLimits.maxPageSize));
 
 export const IsPageSizeText = () =>

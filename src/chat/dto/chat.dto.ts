@@ -5,7 +5,7 @@ import {
   type CreateChatRequest,
   type MessagesQuery,
 } from '../chat.events.js';
-import { IsChatId, IsMessageIdText, IsPageSizeText, IsUserId } from './chat-fields.js';
+import { IsChatId, IsMessageIdText, IsPageSizeText, IsSeqText, IsUserId } from './chat-fields.js';
 
 /** `POST /api/chats`. */
 export class CreateChatDto implements CreateChatRequest {
@@ -42,7 +42,7 @@ export class ChatMessageParamDto extends ChatIdParamDto {
   messageId!: number;
 }
 
-/** `GET /api/chats/:id/messages?before&after&limit`. */
+/** `GET /api/chats/:id/messages?before&after&afterSeq&limit`. */
 export class ListMessagesQueryDto implements MessagesQuery {
   @IsOptional()
   @IsMessageIdText()
@@ -51,6 +51,10 @@ export class ListMessagesQueryDto implements MessagesQuery {
   @IsOptional()
   @IsMessageIdText(0)
   after?: number;
+
+  @IsOptional()
+  @IsSeqText()
+  afterSeq?: number;
 
   @IsOptional()
   @IsPageSizeText()

@@ -1,4 +1,4 @@
-import { IsOptional } from 'class-validator';
+import { IsISO8601, IsOptional, MaxLength } from 'class-validator';
 import type {
   DeleteMessageRequest,
   EditContentRequest,
@@ -10,7 +10,10 @@ import type {
   SyncRequest,
   TypingRequest,
 } from '../chat.events.js';
-import { IsChatId, IsClientId, IsContent, IsMessageId, IsPageSize } from './chat-fields.js';
+import { IsChatId, IsClientId, IsContent, IsMessageId, IsPageSize, IsSeq } from './chat-fields.js';
+
+/** Longer than any ISO-8601 time with a zone and nanoseconds. */
+const SINCE_MAX_LENGTH = 40;
 
 /** `POST /api/chats/:id/messages`. */
 export class PostMessageDto implements PostMessageRequest {
@@ -70,8 +73,17 @@ export class SyncDto implements SyncRequest {
   chatId!: string;
 
   @IsOptional()
+  @IsSeq()
+  afterSeq?: number;
+
+  @IsOptional()
   @IsMessageId(0)
   afterMessageId?: number;
+
+  @IsOptional()
+  @IsISO8601({ strict: true, strictSeparator: true })
+  @MaxLength(SINCE_MAX_LENGTH)
+  since?: string;
 
   @IsOptional()
   @IsPageSize()

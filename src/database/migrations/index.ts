@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import type { DatabaseDialect } from '../database.service.js';
 import { createChatTables } from './0001-create-chat-tables.js';
+import { addMessageSeq } from './0002-add-message-seq.js';
 
 /**
  * Migrations live in code rather than in globbed files so that they run the same from `src/`
@@ -13,6 +14,7 @@ export class InCodeMigrationProvider implements MigrationProvider {
   getMigrations(): Promise<Record<string, Migration>> {
     return Promise.resolve({
       '0001-create-chat-tables': createChatTables(this.dialect),
+      '0002-add-message-seq': addMessageSeq(this.dialect),
     });
   }
 }
