@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { ChatRoomRepair } from './chat-room.repair.js';
 import { ChatController } from './chat.controller.js';
 import { ChatGateway } from './chat.gateway.js';
 import { ChatRepository } from './chat.repository.js';
@@ -8,7 +9,12 @@ import { KyselyChatRepository } from './kysely-chat.repository.js';
 /** Chats over `/chat` and `/api/chats`; importing modules use `ChatService`. */
 @Module({
   controllers: [ChatController],
-  providers: [ChatService, ChatGateway, { provide: ChatRepository, useClass: KyselyChatRepository }],
+  providers: [
+    ChatService,
+    ChatGateway,
+    ChatRoomRepair,
+    { provide: ChatRepository, useClass: KyselyChatRepository },
+  ],
   exports: [ChatService],
 })
 export class ChatModule {}

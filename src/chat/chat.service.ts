@@ -32,9 +32,15 @@ import { TypingTracker, type TypingKey } from './typing.tracker.js';
 /** Who acts on a chat: any `Principal` will do, and so will an importing service's own user. */
 export type ChatActor = Pick<Principal, 'userId' | 'roles'>;
 
+const CHAT_ROOM_PREFIX = 'chat:';
+
 /** Every socket of every participant of a chat, on every instance. */
 export function chatRoom(chatId: string): string {
-  return `chat:${chatId}`;
+  return `${CHAT_ROOM_PREFIX}${chatId}`;
+}
+
+export function isChatRoom(room: string): boolean {
+  return room.startsWith(CHAT_ROOM_PREFIX);
 }
 
 /**

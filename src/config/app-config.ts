@@ -57,6 +57,10 @@ export class AppConfig {
     readonly revocationTtlS: number;
   };
   readonly sessions!: { readonly broadcastMs: number };
+  readonly realtime!: {
+    /** `sync:required` spreads clients' syncs over this window (docs/protocol.md, Recovery). */
+    readonly resyncSpreadMs: number;
+  };
   readonly limits!: {
     readonly corsOrigins: string[];
     readonly maxConnections: number;
@@ -116,6 +120,7 @@ export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOp
       revocationTtlS: env.REVOCATION_TTL_S,
     },
     sessions: { broadcastMs: env.SESSIONS_BROADCAST_MS },
+    realtime: { resyncSpreadMs: env.RESYNC_SPREAD_MS },
     limits: {
       corsOrigins: splitList(env.CORS_ORIGINS),
       maxConnections: env.MAX_CONNECTIONS,

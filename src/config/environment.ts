@@ -129,6 +129,10 @@ export class EnvironmentVariables {
   @Integer(50)
   SESSIONS_BROADCAST_MS = 1000;
 
+  /** `sync:required` asks each client to wait a random time below this before syncing. */
+  @Integer(0, 600000)
+  RESYNC_SPREAD_MS = 5000;
+
   @IsString()
   CORS_ORIGINS = '';
 

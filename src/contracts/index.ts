@@ -14,10 +14,12 @@ import type { AckResponse, Envelope } from '../common/envelope.js';
 import type { ErrorBody } from '../common/error-codes.js';
 import type { ChatClientToServerEvents, ChatServerToClientEvents } from '../chat/chat.events.js';
 import type { PongPayload, SessionsCountPayload, SessionsListResult } from '../sessions/sessions.events.js';
+import type { SyncRequiredPayload } from '../realtime/realtime.events.js';
 
 export * from '../auth/auth.events.js';
 export * from '../sessions/sessions.events.js';
 export * from '../chat/chat.events.js';
+export * from '../realtime/realtime.events.js';
 export type { AckFailure, AckResponse, AckSuccess, Envelope } from '../common/envelope.js';
 export type { AuthFailureCode, ErrorBody, ErrorCode, HandshakeErrorCode } from '../common/error-codes.js';
 export { AUTH_FAILURE_CODES, ERROR_CODES, HANDSHAKE_ERROR_CODES } from '../common/error-codes.js';
@@ -37,6 +39,8 @@ export interface CommonServerEvents {
   'session:replaced': (event: Envelope<'session:replaced', DisconnectNotice>) => void;
   rate_limited: (event: Envelope<'rate_limited', DisconnectNotice>) => void;
   system: (event: Envelope<'system', SystemNotice>) => void;
+  /** Live delivery may have dropped events: sync after `syncAfterMs` (docs/protocol.md, Recovery). */
+  'sync:required': (event: Envelope<'sync:required', SyncRequiredPayload>) => void;
   /** An error of an event sent without an ack. */
   exception: (error: ErrorBody) => void;
 }

@@ -22,6 +22,9 @@ import { ClientAddresses } from '../common/client-address.js';
 import { ackFailure } from '../common/envelope.js';
 import { FailureLog, guarded } from '../common/failure-log.js';
 import { OriginPolicy } from './origin-policy.js';
+import { Clock } from '../common/clock.js';
+import { DeliveryGaps } from './delivery-gaps.js';
+import { DeliveryPathWatch } from './delivery-path.watch.js';
 import { OutboundBufferWatch } from './outbound-buffer.watch.js';
 import { PreAuthAdmission } from './preauth-admission.js';
 import { RealtimeServer } from './realtime-server.js';
@@ -61,6 +64,7 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
   private readonly originPolicy: OriginPolicy;
   private readonly preAuth: PreAuthAdmission;
   private readonly outbound: OutboundBufferWatch;
+  private readonly deliveryPath: DeliveryPathWatch;
   private readonly adapterClients: RedisClient[] = [];
   private readonly namespaceRoutes = new WeakMap<Namespace, NamespaceRoutes>();
   /** Per socket, the Observable answers still running; see `follow`. */
@@ -84,6 +88,7 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
       total: limits.maxConnections,
     });
     this.outbound = new OutboundBufferWatch(limits.maxOutboundBufferBytes);
+    this.deliveryPath = new DeliveryPathWatch(app.get(DeliveryGaps), this.realtime, app.get(Clock));
   }
 
   /** Opens the adapter's Redis connections; waits briefly so the app listens with them ready. */
@@ -97,39 +102,13 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     // from the other instances. With it, ioredis keeps one subscriber per master and routes each
     // SSUBSCRIBE by slot.
     const sub = this.redis.connect('adapter-sub', {}, { shardedSubscribers: true });
-    this.dropPublishesWhileDown(pub);
+    this.deliveryPath.watchPublisher(pub);
+    this.deliveryPath.watchSubscriber(sub);
     this.adapterClients.push(pub, sub);
     const ready = await Promise.all(this.adapterClients.map((client) => waitUntilReady(client)));
     if (ready.includes(false)) {
       this.redisLogger.warn('Redis is not reachable yet; serving this instance alone until it is');
     }
-  }
-
-  /**
-   * The adapter publishes without handling failures; while Redis is down every broadcast would
-   * become an unhandled rejection. Broadcasts sent then are dropped (clients catch up through
-   * their own sync, e.g. `chat:sync`), and the first failure of an outage is logged.
-   */
-  private dropPublishesWhileDown(pub: RedisClient): void {
-    let reported = false;
-    pub.on('ready', () => {
-      reported = false;
-    });
-    const onFailure = (error: unknown) => {
-      if (!reported) {
-        this.redisLogger.warn(
-          `Broadcasts to other instances are dropped while Redis is down: ${String(error)}`,
-        );
-        reported = true;
-      }
-      return 0;
-    };
-    const publish = pub.publish.bind(pub);
-    const spublish = pub.spublish.bind(pub);
-    Object.assign(pub, {
-      publish: (channel: string, message: string | Buffer) => publish(channel, message).catch(onFailure),
-      spublish: (channel: string, message: string | Buffer) => spublish(channel, message).catch(onFailure),
-    });
   }
 
   override createIOServer(port: number, options?: Partial<ServerOptions>): Server {

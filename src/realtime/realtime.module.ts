@@ -1,11 +1,15 @@
 import { Global, Module } from '@nestjs/common';
 import { ClientAddresses } from '../common/client-address.js';
+import { DeliveryGaps, SyncRequiredPush } from './delivery-gaps.js';
 import { RealtimeServer } from './realtime-server.js';
 
-/** The Socket.IO layer every feature module builds on: the server, and client addresses. */
+/**
+ * The Socket.IO layer every feature module builds on: the server, client addresses, and the
+ * delivery gaps after which clients are told to sync.
+ */
 @Global()
 @Module({
-  providers: [ClientAddresses, RealtimeServer],
-  exports: [ClientAddresses, RealtimeServer],
+  providers: [ClientAddresses, RealtimeServer, DeliveryGaps, SyncRequiredPush],
+  exports: [ClientAddresses, RealtimeServer, DeliveryGaps],
 })
 export class RealtimeModule {}
