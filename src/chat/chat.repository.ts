@@ -51,6 +51,15 @@ export abstract class ChatRepository {
 
   abstract isParticipant(chatId: string, userId: string): Promise<boolean>;
 
+  /** The chats of `userId` with at most `maxMembers` members, each with its member ids. */
+  abstract smallChatsOf(
+    userId: string,
+    maxMembers: number,
+  ): Promise<{ chatId: string; memberIds: string[] }[]>;
+
+  /** Of `others`, those who share at least one chat with `userId`, each once. */
+  abstract usersSharingAChat(userId: string, others: readonly string[]): Promise<string[]>;
+
   /** False if the user was already a member. */
   abstract addMember(chatId: string, userId: string): Promise<boolean>;
 

@@ -187,6 +187,43 @@ export class KyselyChatRepository extends ChatRepository {
     return (await this.prepared.membership.executeTakeFirst({ chatId, userId })) !== undefined;
   }
 
+  async smallChatsOf(userId: string, maxMembers: number): Promise<{ chatId: string; memberIds: string[] }[]> {
+    const rows = await this.db
+      .selectFrom('chat_members as mine')
+      .innerJoin('chat_members as member', 'member.chat_id', 'mine.chat_id')
+      .where('mine.user_id', '=', userId)
+      .where(
+        (eb) =>
+          eb
+            .selectFrom('chat_members as counted')
+            .select((counted) => counted.fn.countAll<number>().as('members'))
+            .whereRef('counted.chat_id', '=', 'mine.chat_id'),
+        '<=',
+        maxMembers,
+      )
+      .select(['member.chat_id', 'member.user_id'])
+      .orderBy('member.chat_id')
+      .orderBy('member.user_id')
+      .execute();
+    const chats = new Map<string, string[]>();
+    for (const row of rows) chats.set(row.chat_id, [...(chats.get(row.chat_id) ?? []), row.user_id]);
+    return [...chats].map(([chatId, memberIds]) => ({ chatId, memberIds }));
+  }
+
+  async usersSharingAChat(userId: string, others: readonly string[]): Promise<string[]> {
+    if (others.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('chat_members as mine')
+      .innerJoin('chat_members as member', 'member.chat_id', 'mine.chat_id')
+      .where('mine.user_id', '=', userId)
+      .where('member.user_id', 'in', [...new Set(others)])
+      .select('member.user_id')
+      .distinct()
+      .orderBy('member.user_id')
+      .execute();
+    return rows.map((row) => row.user_id);
+  }
+
   async addMember(chatId: string, userId: string): Promise<boolean> {
     const row = await this.db
       .insertInto('chat_members')

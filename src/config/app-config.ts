@@ -82,7 +82,18 @@ export class AppConfig {
     readonly restRequestsPerUserPerMin: number;
   };
   readonly redis!: RedisTarget | null;
-  readonly presence!: { readonly ttlMs: number; readonly graceMs: number };
+  readonly presence!: {
+    /** A silent instance's connections count as gone after this (docs/protocol.md, Presence). */
+    readonly ttlMs: number;
+    /** A user stays online this long after their last connection closed. */
+    readonly graceMs: number;
+    /** `all`: any authenticated user may follow anyone; `shared-chats`: only co-members. */
+    readonly visibility: 'all' | 'shared-chats';
+    /** Co-members of larger chats are not told automatically. */
+    readonly chatMaxMembers: number;
+    /** Users one connection may follow at once. */
+    readonly maxSubscriptions: number;
+  };
   readonly database!: DatabaseTarget;
   readonly chat!: {
     readonly maxContentLength: number;
@@ -155,7 +166,13 @@ export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOp
       : env.REDIS_URL
         ? { kind: 'single', url: env.REDIS_URL, keyPrefix }
         : null,
-    presence: { ttlMs: env.PRESENCE_TTL_MS, graceMs: env.PRESENCE_GRACE_MS },
+    presence: {
+      ttlMs: env.PRESENCE_TTL_MS,
+      graceMs: env.PRESENCE_GRACE_MS,
+      visibility: env.PRESENCE_VISIBILITY,
+      chatMaxMembers: env.PRESENCE_CHAT_MAX_MEMBERS,
+      maxSubscriptions: env.PRESENCE_MAX_SUBSCRIPTIONS,
+    },
     database: databaseTarget(env),
     chat: { maxContentLength: env.CHAT_MAX_CONTENT, typingIdleMs: env.CHAT_TYPING_IDLE_MS },
   };

@@ -22,7 +22,13 @@ describe('environment validation', () => {
     expect(config.redis).toBeNull();
     expect(config.database).toEqual({ kind: 'sqlite', filename: './data/switchboard.db' });
     expect(config.auth.algorithms).toEqual(['HS256']);
-    expect(config.presence).toEqual({ ttlMs: 30000, graceMs: 5000 });
+    expect(config.presence).toEqual({
+      ttlMs: 10000,
+      graceMs: 5000,
+      visibility: 'all',
+      chatMaxMembers: 100,
+      maxSubscriptions: 1000,
+    });
   });
 
   it.each([

@@ -216,10 +216,19 @@ export class EnvironmentVariables {
   REDIS_KEY_PREFIX = 'sb:';
 
   @Integer(1000)
-  PRESENCE_TTL_MS = 30000;
+  PRESENCE_TTL_MS = 10000;
 
   @Integer(0)
   PRESENCE_GRACE_MS = 5000;
+
+  @IsIn(['all', 'shared-chats'])
+  PRESENCE_VISIBILITY: 'all' | 'shared-chats' = 'all';
+
+  @Integer(0)
+  PRESENCE_CHAT_MAX_MEMBERS = 100;
+
+  @Integer(1, 100000)
+  PRESENCE_MAX_SUBSCRIPTIONS = 1000;
 
   @Optional()
   @Matches(/^(postgres(ql)?:\/\/\S+|sqlite:\S+)$/, {

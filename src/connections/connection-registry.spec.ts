@@ -106,6 +106,13 @@ class StrictStore extends ConnectionStore {
   liveInstanceIds(): Promise<string[]> {
     return Promise.resolve(['instance-a']);
   }
+  instanceHeartbeats(): Promise<never> {
+    return this.unexpected('instanceHeartbeats');
+  }
+  connectionsOfInstance(): Promise<never> {
+    return this.unexpected('connectionsOfInstance');
+  }
+
   leave(records: ConnectionRecord[]): Promise<void> {
     this.calls.push(`leave ${records.map((record) => record.connectionId).join(',')}`);
     return Promise.resolve();

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { ConnectionLifecycle } from './connection-lifecycle.js';
-import { ConnectionStore } from './connection.store.js';
+import { ConnectionStore, type InstanceHeartbeat } from './connection.store.js';
 import { connectionOf, type ConnectionRecord, type ConnectionState } from './connection.types.js';
 import { errorMessage, guarded } from '../common/failure-log.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
@@ -128,6 +128,25 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
   /** The instances whose heartbeat is recent, as the cluster view has them now. */
   liveInstanceIds(): Promise<string[]> {
     return this.store.liveInstanceIds();
+  }
+
+  /** Every instance seen lately and when it last beat. */
+  instanceHeartbeats(): Promise<InstanceHeartbeat[]> {
+    return this.store.instanceHeartbeats();
+  }
+
+  /** What an instance published, readable for a while after it stopped beating (a crash). */
+  connectionsOfInstance(instanceId: string): Promise<ConnectionRecord[]> {
+    return this.store.connectionsOfInstance(instanceId);
+  }
+
+  /** The users with a connection on this instance. */
+  localUserIds(): string[] {
+    return [...new Set([...this.local.values()].map((connection) => connection.identity.userId))];
+  }
+
+  get serverId(): string {
+    return this.instanceId;
   }
 
   countConnections(): Promise<number> {

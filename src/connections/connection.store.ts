@@ -6,6 +6,11 @@ export interface UserConnectionChange {
   userConnections: number;
 }
 
+export interface InstanceHeartbeat {
+  instanceId: string;
+  lastBeatAt: number;
+}
+
 /**
  * Where the cluster-wide view of live connections is kept. Each instance writes its own
  * connections; readers see only instances whose heartbeat is younger than the TTL, so a
@@ -26,6 +31,13 @@ export abstract class ConnectionStore {
   abstract connectionsOfUser(userId: string): Promise<ConnectionRecord[]>;
   abstract connectionsOfSession(sessionId: string): Promise<ConnectionRecord[]>;
   abstract liveInstanceIds(): Promise<string[]>;
+  /** Every instance seen lately (live or not) and when it last beat, in epoch milliseconds. */
+  abstract instanceHeartbeats(): Promise<InstanceHeartbeat[]>;
+  /**
+   * The connections an instance published, readable for a while after its heartbeat stopped,
+   * so that what a crashed instance held can be found.
+   */
+  abstract connectionsOfInstance(instanceId: string): Promise<ConnectionRecord[]>;
   /** Removes this instance's entries at shutdown, in one step. */
   abstract leave(records: ConnectionRecord[]): Promise<void>;
 }

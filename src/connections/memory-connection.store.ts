@@ -1,4 +1,4 @@
-import { ConnectionStore, type UserConnectionChange } from './connection.store.js';
+import { ConnectionStore, type InstanceHeartbeat, type UserConnectionChange } from './connection.store.js';
 import type { ConnectionRecord } from './connection.types.js';
 
 /** The single-instance store: the process is the whole cluster. */
@@ -62,6 +62,14 @@ export class MemoryConnectionStore extends ConnectionStore {
 
   liveInstanceIds(): Promise<string[]> {
     return Promise.resolve([this.instanceId]);
+  }
+
+  instanceHeartbeats(): Promise<InstanceHeartbeat[]> {
+    return Promise.resolve([{ instanceId: this.instanceId, lastBeatAt: Date.now() }]);
+  }
+
+  connectionsOfInstance(instanceId: string): Promise<ConnectionRecord[]> {
+    return Promise.resolve(instanceId === this.instanceId ? [...this.records.values()] : []);
   }
 
   leave(): Promise<void> {

@@ -1,10 +1,16 @@
 import type { RedisClient } from '../redis/redis.service.js';
-import { ConnectionStore, type UserConnectionChange } from './connection.store.js';
+import { ConnectionStore, type InstanceHeartbeat, type UserConnectionChange } from './connection.store.js';
+
+/**
+ * An instance's connections outlive its last heartbeat by this many TTLs: readers skip them once
+ * the heartbeat is a TTL old, and Presence reads them meanwhile to find a crashed instance's users.
+ */
+const CONNECTIONS_KEPT_FOR_TTLS = 3;
 import type { ConnectionRecord } from './connection.types.js';
 
 /**
  * Cluster view in Redis. Per instance, a hash of its connections that expires unless the
- * heartbeat refreshes it, and a sorted set of instances scored by their last heartbeat. Per user
+ * heartbeat refreshes it (a while after readers stopped counting it), and a sorted set of instances scored by their last heartbeat. Per user
  * and per session, an index hash (connection id → instance id) that expires with the latest
  * token of its connections: no connection outlives its token, so an entry left by a killed
  * instance is gone by then, and is skipped (and dropped) on read before that. Every key shares
@@ -68,7 +74,7 @@ export class RedisConnectionStore extends ConnectionStore {
       .zadd(this.instancesKey, now, this.instanceId)
       .zremrangebyscore(this.instancesKey, '-inf', now - this.ttlMs * 10)
       .exists(this.connectionsKey(this.instanceId))
-      .pexpire(this.connectionsKey(this.instanceId), this.ttlMs)
+      .pexpire(this.connectionsKey(this.instanceId), this.ttlMs * CONNECTIONS_KEPT_FOR_TTLS)
       .exec();
     return results?.[2]?.[1] === 1;
   }
@@ -108,6 +114,20 @@ export class RedisConnectionStore extends ConnectionStore {
 
   async liveInstanceIds(): Promise<string[]> {
     return this.redis.zrangebyscore(this.instancesKey, Date.now() - this.ttlMs, '+inf');
+  }
+
+  async instanceHeartbeats(): Promise<InstanceHeartbeat[]> {
+    const flat = await this.redis.zrange(this.instancesKey, 0, -1, 'WITHSCORES');
+    const beats: InstanceHeartbeat[] = [];
+    for (let index = 0; index + 1 < flat.length; index += 2) {
+      beats.push({ instanceId: flat[index] ?? '', lastBeatAt: Number(flat[index + 1]) });
+    }
+    return beats;
+  }
+
+  async connectionsOfInstance(instanceId: string): Promise<ConnectionRecord[]> {
+    const values = await this.redis.hvals(this.connectionsKey(instanceId));
+    return values.map((value) => JSON.parse(value) as ConnectionRecord);
   }
 
   async leave(records: ConnectionRecord[]): Promise<void> {

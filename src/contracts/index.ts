@@ -13,12 +13,17 @@ import type {
 import type { AckResponse, Envelope } from '../common/envelope.js';
 import type { ErrorBody } from '../common/error-codes.js';
 import type { ChatClientToServerEvents, ChatServerToClientEvents } from '../chat/chat.events.js';
+import type {
+  PresenceClientToServerEvents,
+  PresenceServerToClientEvents,
+} from '../presence/presence.events.js';
 import type { PongPayload, SessionsCountPayload, SessionsListResult } from '../sessions/sessions.events.js';
 import type { SyncRequiredPayload } from '../realtime/realtime.events.js';
 
 export * from '../auth/auth.events.js';
 export * from '../sessions/sessions.events.js';
 export * from '../chat/chat.events.js';
+export * from '../presence/presence.events.js';
 export * from '../realtime/realtime.events.js';
 export type { AckFailure, AckResponse, AckSuccess, Envelope } from '../common/envelope.js';
 export type { AuthFailureCode, ErrorBody, ErrorCode, HandshakeErrorCode } from '../common/error-codes.js';
@@ -64,3 +69,11 @@ export interface SessionsClientEvents extends CommonClientEvents {
 /** Namespace `/chat`. */
 export type ChatServerEvents = CommonServerEvents & ChatServerToClientEvents;
 export type ChatClientEvents = CommonClientEvents & ChatClientToServerEvents;
+
+/**
+ * Namespace `/presence`. A `/chat` socket also receives `user:online`, `user:offline` and
+ * `user:status` of its chats' members: type it `Socket<ChatServerEvents & PresenceServerToClientEvents, …>`
+ * to listen for them there.
+ */
+export type PresenceServerEvents = CommonServerEvents & PresenceServerToClientEvents;
+export type PresenceClientEvents = CommonClientEvents & PresenceClientToServerEvents;

@@ -43,10 +43,20 @@ export interface ChatReadStatesTable {
   updated_at: EpochMillis;
 }
 
+export interface UserPresenceTable {
+  user_id: string;
+  /** The status the user chose (`online`, `away`, `busy`, `invisible`). */
+  status: string;
+  /** When the user's last connection closed (or they went invisible); null if never seen. */
+  last_seen_at: EpochMillis | null;
+  updated_at: EpochMillis;
+}
+
 /** The whole database, as Kysely sees it. Every query in the code base is typed from this. */
 export interface DatabaseSchema {
   chats: ChatsTable;
   chat_members: ChatMembersTable;
   chat_messages: ChatMessagesTable;
   chat_read_states: ChatReadStatesTable;
+  user_presence: UserPresenceTable;
 }

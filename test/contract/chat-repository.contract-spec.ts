@@ -94,6 +94,29 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
     expect(await repository().chatIdsForUser(bob)).toEqual([shared.id, bobOnly.id, left.id].sort());
   });
 
+  it('lists a user’s small chats with their members, and who shares a chat with them', async () => {
+    const [alice, bob, carol, dave, stranger] = [newUser(), newUser(), newUser(), newUser(), newUser()];
+    const pair = await createChat([alice, bob]);
+    const crowd = await createChat([alice, bob, carol, dave]);
+    await createChat([carol, dave]);
+
+    expect(await repository().smallChatsOf(alice, 2)).toEqual([
+      { chatId: pair.id, memberIds: [alice, bob].sort() },
+    ]);
+    const both = await repository().smallChatsOf(alice, 4);
+    expect(both.map((chat) => chat.chatId)).toEqual([pair.id, crowd.id].sort());
+    expect(both.find((chat) => chat.chatId === crowd.id)?.memberIds).toEqual(
+      [alice, bob, carol, dave].sort(),
+    );
+    expect(await repository().smallChatsOf(stranger, 100)).toEqual([]);
+
+    expect(await repository().usersSharingAChat(bob, [alice, carol, stranger, alice])).toEqual(
+      [alice, carol].sort(),
+    );
+    expect(await repository().usersSharingAChat(stranger, [alice])).toEqual([]);
+    expect(await repository().usersSharingAChat(alice, [])).toEqual([]);
+  });
+
   it('stores messages with ids increasing within each chat', async () => {
     const [alice, bob] = [newUser(), newUser()];
     const first = await createChat([alice, bob]);

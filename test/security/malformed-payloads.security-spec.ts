@@ -3,6 +3,7 @@ import request from 'supertest';
 import { ChatEvent } from '../../src/chat/chat.events.js';
 import type { Chat, ChatMessage, MessagePage } from '../../src/chat/chat.types.js';
 import type { ErrorBody } from '../../src/common/errors.js';
+import { PresenceEvent } from '../../src/presence/presence.events.js';
 import { SessionsEvent } from '../../src/sessions/sessions.events.js';
 import { startApp, type RunningApp } from '../support/app.js';
 import { client, closeAll, connected, nextEvent } from '../support/clients.js';
@@ -69,6 +70,13 @@ describe('malformed payloads on every client → server event (security)', () =>
       const reply = await ask(socket, ChatEvent.Sync, [{ chatId: fixture.chatId, afterMessageId: 0 }]);
       expect(reply).toEqual({ ok: true, data: { messages: expect.any(Array), hasMore: false } });
     },
+    '/presence': async (socket) => {
+      const reply = await ask(socket, PresenceEvent.Query, [{ userIds: [USER] }]);
+      expect(reply).toEqual({
+        ok: true,
+        data: [expect.objectContaining({ userId: USER, online: true, connections: expect.any(Number) })],
+      });
+    },
   };
 
   async function ask(socket: Socket, event: string, args: unknown[]): Promise<Reply> {
@@ -120,6 +128,7 @@ describe('malformed payloads on every client → server event (security)', () =>
       chatId,
       messageId: itemAt(sent, 1).id,
       refreshToken: signToken({ sub: USER, roles: ROLES }),
+      peerId: PEER,
     };
     storedMessages = await messagesOf(chatId);
     storedChat = await chatOf(chatId);

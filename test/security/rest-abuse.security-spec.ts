@@ -1,6 +1,7 @@
 import request from 'supertest';
 import type { Chat, ChatMessage, ChatSummary, MessagePage } from '../../src/chat/chat.types.js';
 import { startApp, type RunningApp } from '../support/app.js';
+import { PresenceLimits } from '../../src/presence/presence.events.js';
 import { DEEP_NESTING, deepJson, PROTOTYPE_KEYS, type FieldSpec } from '../support/security.js';
 import { signToken } from '../support/tokens.js';
 import { unauthorizedBody } from '../support/rest-errors.js';
@@ -10,7 +11,11 @@ const OWNER = 'rest-owner';
 const PEER = 'rest-peer';
 
 type Method = 'get' | 'post' | 'patch' | 'delete';
-type ParamKind = 'text' | 'messageId';
+/**
+ * `userId` is a user id the route answers for whoever it names: an unknown one is an offline user
+ * (200), never 404, so that ids cannot be probed.
+ */
+type ParamKind = 'text' | 'messageId' | 'userId';
 
 interface RestFixture {
   id: string;
@@ -33,7 +38,7 @@ interface RouteSpec {
 }
 
 /**
- * Every REST route, from the controllers of src/sessions, src/chat and src/health. The first test
+ * Every REST route, from the controllers of src/sessions, src/chat, src/presence and src/health. The first test
  * compares it with the routes the app really serves, so that a new route cannot go untested.
  */
 const ROUTES: readonly RouteSpec[] = [
@@ -105,6 +110,15 @@ const ROUTES: readonly RouteSpec[] = [
       valid: (fixture) => ({ messageId: Number(fixture.messageId) }),
     },
   },
+  { method: 'get', path: '/api/presence/:userId', params: { userId: 'userId' } },
+  {
+    method: 'post',
+    path: '/api/presence/query',
+    body: {
+      fields: { userIds: { type: 'string[]', required: true } },
+      valid: (fixture) => ({ userIds: [fixture.userId] }),
+    },
+  },
 ];
 
 const label = (route: RouteSpec) => `${route.method.toUpperCase()} ${route.path}`;
@@ -129,18 +143,37 @@ const WRONG_VALUES: Record<FieldSpec['type'], readonly { label: string; value: u
     { label: 'a negative number', value: -1 },
     { label: 'an operator object', value: { $gt: 0 } },
   ],
+  'string[]': [
+    { label: 'a string', value: 'alice' },
+    { label: 'a number', value: 42 },
+    { label: 'an operator object', value: { $ne: null } },
+    { label: 'an array holding a number', value: ['alice', 42] },
+    { label: 'an array holding an operator object', value: [{ $ne: null }] },
+    { label: 'an array holding null', value: [null] },
+    { label: 'an array holding an empty string', value: [''] },
+    {
+      label: `an array of ${PresenceLimits.maxIdsPerCall + 1} ids`,
+      value: Array.from({ length: PresenceLimits.maxIdsPerCall + 1 }, (_, index) => `user-${index}`),
+    },
+  ],
 };
 
-/** Path parameter values that must be refused (400) or not found (404), never served or 500. */
+const ODD_TEXT_PARAMS: readonly { label: string; raw: string }[] = [
+  { label: 'a 10 KB id', raw: 'x'.repeat(10 * 1024) },
+  { label: '%00', raw: '%00' },
+  { label: '..%2f..%2fhealth', raw: '..%2f..%2fhealth' },
+  { label: '%2e%2e', raw: '%2e%2e' },
+  { label: 'a malformed escape', raw: '%E0%A4%A' },
+  { label: 'SQL', raw: "'%20OR%20'1'%3D'1" },
+];
+
+/**
+ * Path parameter values that must be refused (400) or not found (404), never served or 500; a
+ * `userId` may also be answered as an unknown user (200, offline), which serves nothing.
+ */
 const ODD_PARAMS: Record<ParamKind, readonly { label: string; raw: string }[]> = {
-  text: [
-    { label: 'a 10 KB id', raw: 'x'.repeat(10 * 1024) },
-    { label: '%00', raw: '%00' },
-    { label: '..%2f..%2fhealth', raw: '..%2f..%2fhealth' },
-    { label: '%2e%2e', raw: '%2e%2e' },
-    { label: 'a malformed escape', raw: '%E0%A4%A' },
-    { label: 'SQL', raw: "'%20OR%20'1'%3D'1" },
-  ],
+  text: ODD_TEXT_PARAMS,
+  userId: ODD_TEXT_PARAMS,
   messageId: [
     { label: '-1', raw: '-1' },
     { label: '0', raw: '0' },
@@ -390,11 +423,26 @@ describe('REST abuse (security)', () => {
 
   describe.each(rowsOf(WITH_PARAMS))('%s path parameters', (_label, route) => {
     const cases = Object.entries(route.params!).flatMap(([name, kind]) =>
-      ODD_PARAMS[kind].map(({ label: kind, raw }) => [`${name} = ${kind}`, name, raw] as const),
+      ODD_PARAMS[kind].map(
+        ({ label: value, raw }) =>
+          [
+            `${name} = ${value}: ${kind === 'userId' ? '400, or 200 as an unknown user' : '400 or 404'}`,
+            name,
+            raw,
+            kind,
+          ] as const,
+      ),
     );
-    it.each(cases)('%s: 400 or 404', async (_kind, name, raw) => {
+    it.each(cases)('%s', async (_title, name, raw, kind) => {
       const response = await call(route, pathOf(route, { [name]: raw })).send(route.body?.valid(fixture));
-      expectError(response, [400, 404]);
+      if (kind === 'userId' && response.status === 200) {
+        expect(response.body).toEqual({
+          message: expect.any(String),
+          data: { userId: expect.any(String), status: 'offline', online: false, lastSeenAt: null },
+        });
+      } else {
+        expectError(response, kind === 'userId' ? [400] : [400, 404]);
+      }
     });
   });
 

@@ -91,6 +91,20 @@ export class InMemoryChatRepository extends ChatRepository {
     return Promise.resolve(this.chats.get(chatId)?.members.has(userId) ?? false);
   }
 
+  smallChatsOf(userId: string, maxMembers: number): Promise<{ chatId: string; memberIds: string[] }[]> {
+    return Promise.resolve(
+      this.chatsOf(userId)
+        .filter((chat) => chat.members.size <= maxMembers)
+        .sort((a, b) => compareText(a.id, b.id))
+        .map((chat) => ({ chatId: chat.id, memberIds: [...chat.members.keys()].sort(compareText) })),
+    );
+  }
+
+  usersSharingAChat(userId: string, others: readonly string[]): Promise<string[]> {
+    const sharing = new Set(this.chatsOf(userId).flatMap((chat) => [...chat.members.keys()]));
+    return Promise.resolve([...new Set(others)].filter((other) => sharing.has(other)).sort(compareText));
+  }
+
   addMember(chatId: string, userId: string): Promise<boolean> {
     const chat = this.chats.get(chatId);
     if (!chat || chat.members.has(userId)) return Promise.resolve(false);

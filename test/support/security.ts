@@ -1,7 +1,12 @@
 import { createHmac } from 'node:crypto';
 import { AuthEvent } from '../../src/auth/auth.events.js';
 import { CHAT_NAMESPACE, ChatEvent } from '../../src/chat/chat.events.js';
-import type { ChatClientEvents, SessionsClientEvents } from '../../src/contracts/index.js';
+import type {
+  ChatClientEvents,
+  PresenceClientEvents,
+  SessionsClientEvents,
+} from '../../src/contracts/index.js';
+import { PRESENCE_NAMESPACE, PresenceEvent, PresenceLimits } from '../../src/presence/presence.events.js';
 import { SessionsEvent } from '../../src/sessions/sessions.events.js';
 
 /** Base64url of a JSON value, or of text given as is. */
@@ -71,10 +76,13 @@ export interface MatrixFixture {
   messageId: number;
   /** A valid token of the matrix's own user, with the same roles as its sockets. */
   refreshToken: string;
+  /** Another user, who shares the chat with the matrix's own user. */
+  peerId: string;
 }
 
 export interface FieldSpec {
-  type: 'string' | 'integer';
+  /** `string[]`: a list of user ids, at most `PresenceLimits.maxIdsPerCall` non-empty strings. */
+  type: 'string' | 'integer' | 'string[]';
   required: boolean;
 }
 
@@ -189,9 +197,37 @@ export const CLIENT_EVENT_TABLE = {
       }),
     },
   },
+  [PRESENCE_NAMESPACE]: {
+    [AuthEvent.Refresh]: refresh,
+    [PresenceEvent.Set]: {
+      input: 'validated',
+      why: '{ status }: online, away, busy or invisible; offline is never chosen',
+      fields: { status: { type: 'string', required: true } },
+      valid: () => ({ status: 'away' }),
+    },
+    [PresenceEvent.Subscribe]: {
+      input: 'validated',
+      why: `{ userIds }: at most ${PresenceLimits.maxIdsPerCall} non-empty strings`,
+      fields: { userIds: { type: 'string[]', required: true } },
+      valid: (fixture) => ({ userIds: [fixture.peerId] }),
+    },
+    [PresenceEvent.Unsubscribe]: {
+      input: 'validated',
+      why: `{ userIds }: at most ${PresenceLimits.maxIdsPerCall} non-empty strings`,
+      fields: { userIds: { type: 'string[]', required: true } },
+      valid: (fixture) => ({ userIds: [fixture.peerId] }),
+    },
+    [PresenceEvent.Query]: {
+      input: 'validated',
+      why: `{ userIds }: at most ${PresenceLimits.maxIdsPerCall} non-empty strings`,
+      fields: { userIds: { type: 'string[]', required: true } },
+      valid: (fixture) => ({ userIds: [fixture.peerId] }),
+    },
+  },
 } as const satisfies {
   '/': Record<keyof SessionsClientEvents, EventSpec>;
   [CHAT_NAMESPACE]: Record<keyof ChatClientEvents, EventSpec>;
+  [PRESENCE_NAMESPACE]: Record<keyof PresenceClientEvents, EventSpec>;
 };
 
 export type MatrixNamespace = keyof typeof CLIENT_EVENT_TABLE;
@@ -225,6 +261,22 @@ export function expectationFor(row: EventSpec, testCase: MalformedCase): Expecta
   return 'VALIDATION_FAILED';
 }
 
+const STRING_LIST_WRONG_VALUES: readonly { label: string; value: unknown }[] = [
+  { label: 'a string', value: 'alice' },
+  { label: 'a number', value: 42 },
+  { label: 'an operator object', value: { $ne: null } },
+  { label: 'an array holding a number', value: ['alice', 42] },
+  { label: 'an array holding an operator object', value: [{ $ne: null }] },
+  { label: 'an array holding an array', value: [['alice']] },
+  { label: 'an array holding null', value: [null] },
+  { label: 'an array holding an empty string', value: [''] },
+  { label: 'an array holding a 200 KB string', value: [HUGE_STRING] },
+  {
+    label: `an array of ${PresenceLimits.maxIdsPerCall + 1} ids`,
+    value: Array.from({ length: PresenceLimits.maxIdsPerCall + 1 }, (_, index) => `user-${index}`),
+  },
+];
+
 const WRONG_VALUES: Record<FieldSpec['type'], readonly { label: string; value: unknown }[]> = {
   string: [
     { label: 'a number', value: 42 },
@@ -239,6 +291,7 @@ const WRONG_VALUES: Record<FieldSpec['type'], readonly { label: string; value: u
     { label: 'an operator object', value: { $gt: 0 } },
     { label: 'an array', value: [1, 2] },
   ],
+  'string[]': STRING_LIST_WRONG_VALUES,
 };
 
 /** Every malformed variant of an event's payload, derived from its fields and valid payload. */

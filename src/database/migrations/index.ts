@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import type { DatabaseDialect } from '../database.service.js';
 import { createChatTables } from './0001-create-chat-tables.js';
 import { addMessageSeq } from './0002-add-message-seq.js';
+import { createUserPresence } from './0003-create-user-presence.js';
 
 /**
  * Migrations live in code rather than in globbed files so that they run the same from `src/`
@@ -15,6 +16,7 @@ export class InCodeMigrationProvider implements MigrationProvider {
     return Promise.resolve({
       '0001-create-chat-tables': createChatTables(this.dialect),
       '0002-add-message-seq': addMessageSeq(this.dialect),
+      '0003-create-user-presence': createUserPresence(),
     });
   }
 }
