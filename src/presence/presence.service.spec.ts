@@ -46,6 +46,15 @@ class FakeRegistry {
   countUserConnections(userId: string): Promise<number> {
     return Promise.resolve(this.counts.get(userId) ?? 0);
   }
+  /** This instance's connections: the counts, all held here. */
+  connectionsOfUser(userId: string): Promise<ConnectionRecord[]> {
+    return Promise.resolve(
+      Array.from(
+        { length: this.counts.get(userId) ?? 0 },
+        () => ({ userId, instanceId: this.serverId }) as ConnectionRecord,
+      ),
+    );
+  }
   async liveInstanceIds(): Promise<string[]> {
     return (await this.instanceHeartbeats())
       .filter((beat) => beat.lastBeatAt >= Date.now() - TTL_MS)
@@ -318,6 +327,34 @@ describe('PresenceService', () => {
       PresenceEvent.Online,
       PresenceEvent.Offline,
     ]);
+  });
+
+  it('keeps transitions it could not store and stores them once it can', async () => {
+    start();
+    const markOnline = state.markOnline.bind(state);
+    state.markOnline = () => {
+      state.markOnline = markOnline;
+      return Promise.reject(new Error('Redis is down'));
+    };
+    await connect('alice');
+    expect(broadcasts()).toEqual([]);
+
+    await settle(TICK_MS);
+    expect(broadcasts().map((broadcast) => broadcast.event)).toEqual([PresenceEvent.Online]);
+  });
+
+  it('hands its users over when it shuts down: those without another connection go offline', async () => {
+    const stopping = start();
+    start(); // the instance that stays, and takes alice offline
+    await connect('alice');
+    await connect('bob');
+    await stopping.beforeApplicationShutdown();
+    // Its sockets closed with the process; bob has a connection elsewhere.
+    registry.counts.delete('alice');
+    await settle(GRACE_MS + TICK_MS * 2);
+
+    const offline = broadcasts().filter((broadcast) => broadcast.event === PresenceEvent.Offline);
+    expect(offline.map((broadcast) => (broadcast.data as { userId: string }).userId)).toEqual(['alice']);
   });
 
   it('lets only co-members follow and query under PRESENCE_VISIBILITY=shared-chats', async () => {

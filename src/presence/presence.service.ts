@@ -1,4 +1,4 @@
-import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Subject, type Observable } from 'rxjs';
 import type { Principal } from '../auth/principal.js';
@@ -9,6 +9,7 @@ import { errorMessage, guarded } from '../common/failure-log.js';
 import { AppConfig } from '../config/app-config.js';
 import { ConnectionLifecycle } from '../connections/connection-lifecycle.js';
 import { ConnectionRegistry } from '../connections/connection-registry.js';
+import type { InstanceHeartbeat } from '../connections/connection.store.js';
 import type { RealtimeChannel } from '../realtime/realtime-channel.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 import { userRoom } from '../realtime/rooms.js';
@@ -52,14 +53,21 @@ const MIN_TICK_MS = 100;
  * but the user, with the last-seen time of the moment they went invisible.
  */
 @Injectable()
-export class PresenceService implements OnModuleInit, OnModuleDestroy {
+export class PresenceService implements OnModuleInit, BeforeApplicationShutdown, OnModuleDestroy {
   private readonly logger = new Logger(PresenceService.name);
   private readonly channel: RealtimeChannel<PresenceServerPayloads>;
   private readonly updates = new Subject<PresenceUpdate>();
   private membership: ChatMembership | null = null;
   private readonly stopListening: (() => void)[] = [];
   private timer?: NodeJS.Timeout;
+  private tickMs = MAX_TICK_MS;
   private ticking = false;
+  /**
+   * Transitions seen while the state store was unreachable, retried at each tick until stored:
+   * users who connected, and users whose last connection closed (with when).
+   */
+  private readonly pendingArrivals = new Set<string>();
+  private readonly pendingLeaves = new Map<string, number>();
   /** The last time a tick failed on Redis: crashed instances are looked for only on a steady path. */
   private lastFailureAt: number;
   /** Dead instances already swept, with the heartbeat they died after. */
@@ -89,16 +97,29 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   onModuleInit(): void {
     this.membership = this.chatMembership();
     this.stopListening.push(
-      this.lifecycle.on('userConnected', (userId) => this.connected(userId)),
-      this.lifecycle.on('userDisconnected', (userId) => this.state.markLeaving(userId, this.clock.now())),
+      this.lifecycle.on('userConnected', (userId) => this.arrived(userId)),
+      this.lifecycle.on('userDisconnected', (userId) => this.left(userId, this.clock.now())),
     );
     const { graceMs } = this.config.presence;
-    const tickMs = Math.min(MAX_TICK_MS, Math.max(MIN_TICK_MS, Math.floor(graceMs / 4)));
+    this.tickMs = Math.min(MAX_TICK_MS, Math.max(MIN_TICK_MS, Math.floor(graceMs / 4)));
     this.timer = setInterval(
       guarded('look after presence', () => this.tick()),
-      tickMs,
+      this.tickMs,
     );
     this.timer.unref();
+  }
+
+  /**
+   * An instance that shuts down closes its sockets without the registry counting each one:
+   * its users start leaving here, and whichever instance looks next takes offline those who
+   * have no connection elsewhere once the grace passes.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    const now = this.clock.now();
+    await Promise.allSettled(
+      this.registry.localUserIds().map((userId) => this.state.markLeaving(userId, now)),
+    );
   }
 
   onModuleDestroy(): void {
@@ -159,7 +180,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     const { userId } = actor;
     const before = await this.storedOf(userId);
     const now = new Date(this.clock.now());
-    const online = (await this.registry.countUserConnections(userId)) > 0;
+    const [connections = 0] = await this.liveConnectionCounts([userId]);
+    const online = connections > 0;
     const turningInvisible = status === 'invisible' && before.status !== 'invisible';
     // Others keep seeing the moment an online user went invisible as their last-seen time.
     await this.repository.setStatus(userId, status, turningInvisible && online ? now : undefined);
@@ -175,6 +197,34 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     const own = await this.statusOf(userId);
     this.channel.emit({ rooms: userRoom(userId) }, PresenceEvent.Status, toChange(own));
     return own;
+  }
+
+  /** Records a transition, or keeps it for the next tick when the state store cannot be reached. */
+  private async arrived(userId: string): Promise<void> {
+    this.pendingLeaves.delete(userId);
+    try {
+      await this.connected(userId);
+      this.pendingArrivals.delete(userId);
+    } catch (error) {
+      this.pendingArrivals.add(userId);
+      throw error;
+    }
+  }
+
+  private async left(userId: string, leftAt: number): Promise<void> {
+    this.pendingArrivals.delete(userId);
+    try {
+      await this.state.markLeaving(userId, leftAt);
+      this.pendingLeaves.delete(userId);
+    } catch (error) {
+      this.pendingLeaves.set(userId, leftAt);
+      throw error;
+    }
+  }
+
+  private async replayPending(): Promise<void> {
+    for (const userId of [...this.pendingArrivals]) await this.arrived(userId);
+    for (const [userId, leftAt] of [...this.pendingLeaves]) await this.left(userId, leftAt);
   }
 
   private async connected(userId: string): Promise<void> {
@@ -207,8 +257,9 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      await this.endGracePeriods();
       await this.restoreLostState();
+      await this.replayPending();
+      await this.endGracePeriods();
       await this.sweepCrashedInstances();
     } catch (error) {
       this.lastFailureAt = this.clock.now();
@@ -222,7 +273,8 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
   private async endGracePeriods(): Promise<void> {
     const now = this.clock.now();
     for (const { userId, leftAt } of await this.state.leavingSince(now - this.config.presence.graceMs)) {
-      if ((await this.registry.countUserConnections(userId)) > 0) await this.state.keepOnline(userId);
+      const [connections = 0] = await this.liveConnectionCounts([userId]);
+      if (connections > 0) await this.state.keepOnline(userId);
       else await this.disconnected(userId, leftAt);
     }
   }
@@ -250,13 +302,15 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     for (const instanceId of this.swept.keys()) {
       if (!heartbeats.some((beat) => beat.instanceId === instanceId)) this.swept.delete(instanceId);
     }
+    const deadBefore = this.deadBefore(now);
     for (const { instanceId, lastBeatAt } of heartbeats) {
-      if (lastBeatAt >= now - ttlMs || this.swept.get(instanceId) === lastBeatAt) continue;
+      if (lastBeatAt >= deadBefore || this.swept.get(instanceId) === lastBeatAt) continue;
       const users = new Set(
         (await this.registry.connectionsOfInstance(instanceId)).map((record) => record.userId),
       );
       for (const userId of users) {
-        if ((await this.registry.countUserConnections(userId)) > 0) continue;
+        const [connections = 0] = await this.liveConnectionCounts([userId], heartbeats);
+        if (connections > 0) continue;
         await this.state.markLeaving(userId, lastBeatAt);
         await this.disconnected(userId, lastBeatAt);
       }
@@ -279,7 +333,9 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     );
     let stale = 0;
     for (const userId of await this.state.onlineUsers()) {
-      if (leaving.has(userId) || (await this.registry.countUserConnections(userId)) > 0) continue;
+      if (leaving.has(userId)) continue;
+      const [connections = 0] = await this.liveConnectionCounts([userId]);
+      if (connections > 0) continue;
       await this.state.markLeaving(userId, this.clock.now());
       stale += 1;
     }
@@ -331,6 +387,35 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     };
   }
 
+  /**
+   * A live instance beats every third of the TTL: one silent for the TTL less a tick is gone, so
+   * that its users are found within the TTL of its last beat (the registry waits the full TTL
+   * before it stops counting it).
+   */
+  private deadBefore(now: number): number {
+    return now - (this.config.presence.ttlMs - this.tickMs);
+  }
+
+  /** Each user's connections on instances this service holds alive (see `deadBefore`). */
+  private async liveConnectionCounts(
+    userIds: readonly string[],
+    heartbeats?: readonly InstanceHeartbeat[],
+  ): Promise<number[]> {
+    const beats = heartbeats ?? (await this.registry.instanceHeartbeats());
+    const deadBefore = this.deadBefore(this.clock.now());
+    const live = new Set(
+      beats.filter((beat) => beat.lastBeatAt >= deadBefore).map((beat) => beat.instanceId),
+    );
+    live.add(this.registry.serverId);
+    return Promise.all(
+      userIds.map(
+        async (userId) =>
+          (await this.registry.connectionsOfUser(userId)).filter((record) => live.has(record.instanceId))
+            .length,
+      ),
+    );
+  }
+
   private async storedOf(userId: string): Promise<StoredPresence> {
     return (await this.repository.find([userId])).get(userId) ?? { status: 'online', lastSeenAt: null };
   }
@@ -341,7 +426,7 @@ export class PresenceService implements OnModuleInit, OnModuleDestroy {
     const [stored, online, counts] = await Promise.all([
       this.repository.find(userIds),
       this.state.onlineAmong(userIds),
-      Promise.all(userIds.map((userId) => this.registry.countUserConnections(userId))),
+      this.liveConnectionCounts(userIds),
     ]);
     return userIds.map((userId, index) => {
       const { status, lastSeenAt } = stored.get(userId) ?? { status: 'online' as const, lastSeenAt: null };
