@@ -14,6 +14,7 @@ import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
 import { HttpExceptionFilter } from './common/http-exception.filter.js';
 import { PayloadShapeMiddleware } from './common/payload-shape.middleware.js';
+import { NotificationsModule } from './notifications/notifications.module.js';
 import { PresenceModule } from './presence/presence.module.js';
 import { RealtimeModule } from './realtime/realtime.module.js';
 import { ConnectionsModule } from './connections/connections.module.js';
@@ -47,6 +48,7 @@ export class AppModule implements NestModule {
         SessionsModule,
         ChatModule,
         PresenceModule,
+        NotificationsModule,
         HealthModule,
         ...(options.imports ?? []),
       ],

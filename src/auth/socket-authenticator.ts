@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, Reflector } from '@nestjs/core';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
@@ -13,13 +14,20 @@ import { Clock } from '../common/clock.js';
 import { ConnectionRegistry } from '../connections/connection-registry.js';
 import {
   attachConnection,
+  attachEndpoint,
   carryToken,
   connectionOf,
+  countEvent,
+  endpointOf,
   eventRateOf,
+  type ConnectionEndpoint,
   type ConnectionState,
+  type EventRateVerdict,
+  type EventRateWindow,
 } from '../connections/connection.types.js';
 import { ackFailure, envelope, type AckResponse } from '../common/envelope.js';
 import { AppError, HandshakeError } from '../common/errors.js';
+import { ServerEvents } from '../realtime/server-events.js';
 import { FailureLog, guarded } from '../common/failure-log.js';
 import { describeShapeProblem, payloadShapeProblem } from '../common/payload-shape.js';
 import type { SocketHooks } from '../realtime/realtime-io.adapter.js';
@@ -29,13 +37,17 @@ import { RefreshRequestDto } from './dto/refresh.dto.js';
 import { ExpirySchedule } from './expiry-schedule.js';
 import { hasAnyRole } from './roles.js';
 import { AuthenticationFailure, TokenAdmission, type AdmittedToken } from './token-admission.js';
-import { extractHandshakeToken } from './token-extractor.js';
+import { extractHandshakeToken, extractRequestToken } from './token-extractor.js';
 
 /**
  * Authentication of live sockets, on every namespace: the handshake middleware that refuses
  * with a precise `connect_error`, connection and per-user limits, expiry at `exp` with
  * `auth:expired`, `auth:refresh`, and the per-socket gate that refuses events after expiry
  * or over the rate limit before they reach a gateway.
+ *
+ * Other doors (the plain WebSocket `/ws/events`) admit and keep their connections by the same
+ * rules through `admitRequest`, `openEndpoint`, `closeEndpoint`, `countEvent`, `closeFlooder`,
+ * `hasExpired` and `refreshConnection`.
  */
 @Injectable()
 export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown, SocketHooks {
@@ -59,6 +71,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     private readonly addresses: ClientAddresses,
     redis: RedisService,
     private readonly clock: Clock,
+    private readonly serverEvents: ServerEvents,
   ) {
     this.expiries = new ExpirySchedule<ConnectionState>(
       guarded('expire a connection', (connection: ConnectionState) => this.expire(connection)),
@@ -88,7 +101,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
   readonly use = (socket: Socket, next: (error?: Error) => void): void => {
     this.authenticate(socket).then(
       () => next(),
-      (error: unknown) => next(this.handshakeFailure(error)),
+      (error: unknown) => next(this.refused(socket.request, this.handshakeFailure(error))),
     );
   };
 
@@ -107,8 +120,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
 
   private setUpSocket(socket: Socket): void {
     const connection = connectionOf(socket);
-    const isFirstSocket = connection.sockets.size === 0;
-    connection.sockets.add(socket);
+    const endpoint = attachEndpoint(socket, connection);
     socket.use(
       guarded(
         'gate an event',
@@ -129,17 +141,9 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     );
     socket.once(
       'disconnect',
-      guarded('release a socket', () => {
-        connection.sockets.delete(socket);
-        this.registry.unregister(socket);
-        if (connection.sockets.size === 0) this.expiries.cancel(connection);
-      }),
+      guarded('release a socket', () => this.closeEndpoint(endpoint)),
     );
-    this.registry.register(socket);
-    if (isFirstSocket) {
-      this.expiries.schedule(connection, connection.identity.expiresAt);
-      if (this.config.limits.sessionPolicy === 'single') this.replaceOlderConnections(connection);
-    }
+    this.openEndpoint(endpoint);
     const { identity } = connection;
     socket.emit(
       AuthEvent.Authenticated,
@@ -153,6 +157,72 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     );
   }
 
+  /**
+   * Puts an authenticated endpoint in the registry. The first endpoint of a connection starts its
+   * expiry and, under `SESSION_POLICY=single`, replaces the user's older connections.
+   */
+  openEndpoint(endpoint: ConnectionEndpoint): void {
+    const { connection } = endpoint;
+    const isFirstEndpoint = connection.endpoints.size === 0;
+    this.registry.register(endpoint);
+    if (!isFirstEndpoint) return;
+    const { identity } = connection;
+    this.serverEvents.emit({
+      type: 'session.created',
+      userId: identity.userId,
+      sessionId: identity.sessionId,
+      data: {
+        connectionId: identity.connectionId,
+        namespace: endpoint.namespace,
+        userAgent: connection.userAgent,
+      },
+    });
+    this.expiries.schedule(connection, connection.identity.expiresAt);
+    if (this.config.limits.sessionPolicy === 'single') this.replaceOlderConnections(connection);
+  }
+
+  /** Forgets an endpoint that closed; with the last one of its connection, the expiry goes too. */
+  closeEndpoint(endpoint: ConnectionEndpoint): void {
+    this.registry.unregister(endpoint);
+    if (endpoint.connection.endpoints.size === 0) this.expiries.cancel(endpoint.connection);
+  }
+
+  /**
+   * Admits a connection of another door from its HTTP request (a WebSocket upgrade) exactly as a
+   * first namespace handshake: the token (`Authorization: Bearer`, `?token=` or the `authToken`
+   * cookie), the handshake rate of the address, `TokenAdmission` (claims, revocation),
+   * `MAX_CONNECTIONS` and `MAX_CONNECTIONS_PER_USER`. Refuses with a `HandshakeError`; the
+   * connection is not registered until `openEndpoint`.
+   */
+  async admitRequest(request: IncomingMessage): Promise<ConnectionState> {
+    const token = extractRequestToken(request);
+    if (!token) {
+      throw this.refused(
+        request,
+        new HandshakeError(
+          'AUTH_MISSING',
+          'No token: send it as a Bearer header, ?token= or the authToken cookie',
+        ),
+      );
+    }
+    try {
+      return await this.admitConnection(request, token);
+    } catch (error) {
+      throw this.refused(request, this.handshakeFailure(error));
+    }
+  }
+
+  /** Says who was refused and why (never the token), for admins' event streams; answers the refusal. */
+  private refused(request: IncomingMessage, refusal: HandshakeError): HandshakeError {
+    const flooding = refusal.code === 'RATE_LIMITED';
+    this.serverEvents.emit({
+      type: flooding ? 'security.rate_limit.exceeded' : 'authentication.login.failed',
+      address: this.addresses.of(request),
+      data: flooding ? { limit: 'handshake' } : { code: refusal.code },
+    });
+    return refusal;
+  }
+
   private async authenticate(socket: Socket): Promise<void> {
     const token = extractHandshakeToken(socket.handshake);
     if (!token)
@@ -161,7 +231,11 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
         'No token: send it as auth.token, a Bearer header, ?token= or the authToken cookie',
       );
     const known = this.connections.get(socket.conn);
-    const connection = known?.token === token ? known : await this.admitConnection(socket, token);
+    let connection = known?.token === token ? known : undefined;
+    if (!connection) {
+      connection = await this.admitConnection(socket.request, token);
+      this.connections.set(socket.conn, connection);
+    }
     this.requireNamespaceRoles(socket.nsp.name, connection.identity.roles);
     attachConnection(socket, connection);
     // Before the socket connects, so that anything sent to the user reaches it from the start.
@@ -169,10 +243,10 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
   }
 
   /** The first namespace of a connection runs the full check; its other namespaces reuse it. */
-  private async admitConnection(socket: Socket, token: string): Promise<ConnectionState> {
+  private async admitConnection(request: IncomingMessage, token: string): Promise<ConnectionState> {
     this.pendingHandshakes += 1;
     try {
-      const ipAddress = this.addresses.of(socket.request);
+      const ipAddress = this.addresses.of(request);
       await this.consumeHandshakeAllowance(ipAddress);
       const connectionId = randomUUID();
       const admitted = await this.admitToken(token, connectionId);
@@ -189,11 +263,10 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
         token,
         carriedTokens: new Map([[admitted.fingerprint, verified.expiresAt]]),
         ipAddress,
-        userAgent: headerText(socket.handshake.headers['user-agent']),
+        userAgent: headerText(request.headers['user-agent']),
         connectedAt: Date.now(),
-        sockets: new Set(),
+        endpoints: new Set(),
       };
-      this.connections.set(socket.conn, connection);
       return connection;
     } finally {
       this.pendingHandshakes -= 1;
@@ -261,7 +334,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
       answer(socket, ack, ackFailure({ code: 'RATE_LIMITED', message: 'Too many events; slow down' }));
       return;
     }
-    if (event !== AuthEvent.Refresh && connectionOf(socket).identity.expiresAt <= this.clock.now()) {
+    if (event !== AuthEvent.Refresh && this.hasExpired(connectionOf(socket))) {
       const expired = {
         code: 'UNAUTHORIZED' as const,
         message: 'Token expired; send auth:refresh with a new token',
@@ -286,42 +359,61 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
 
   /** Fixed one-second window per socket; refused windows in a row make a flood that disconnects. */
   private exceedsEventRate(socket: Socket): boolean {
-    const limit = this.config.limits.eventsPerSocketPerS;
-    if (limit === 0) return false;
-    const rate = eventRateOf(socket);
-    const now = Date.now();
-    if (now - rate.windowStartedAt >= 1000) {
-      const consecutive = now - rate.windowStartedAt < 2000;
-      rate.floodStreak = rate.refusedInWindow && consecutive ? rate.floodStreak : 0;
-      rate.windowStartedAt = now;
-      rate.count = 0;
-      rate.refusedInWindow = false;
-    }
-    rate.count += 1;
-    if (rate.count <= limit) return false;
-    if (!rate.refusedInWindow) {
-      rate.refusedInWindow = true;
-      rate.floodStreak += 1;
-      if (rate.floodStreak >= this.config.limits.floodSeconds) this.disconnectFlooder(socket);
-    }
-    return true;
+    if (this.config.limits.eventsPerSocketPerS === 0) return false;
+    const verdict = this.countEvent(eventRateOf(socket));
+    if (verdict === 'flood') this.closeFlooder(endpointOf(socket));
+    return verdict !== 'allowed';
   }
 
-  private disconnectFlooder(socket: Socket): void {
-    const { identity, ipAddress } = connectionOf(socket);
+  /**
+   * Counts one event of an endpoint against `RATE_LIMIT_EVENTS_PER_S` in its window; a `flood`
+   * (refused windows for `RATE_LIMIT_FLOOD_SECONDS` in a row) is the caller's to end with
+   * `closeFlooder`.
+   */
+  countEvent(rate: EventRateWindow): EventRateVerdict {
+    const { eventsPerSocketPerS, floodSeconds } = this.config.limits;
+    return countEvent(rate, eventsPerSocketPerS, floodSeconds, Date.now());
+  }
+
+  /** Logs the flood, sends `rate_limited { reason: 'flood' }` and closes the endpoint. */
+  closeFlooder(endpoint: ConnectionEndpoint): void {
+    const { identity, ipAddress } = endpoint.connection;
     this.logger.warn(
-      `security.rate_limit.exceeded: user ${identity.userId} connection ${identity.connectionId} from ${ipAddress} flooded ${socket.nsp.name}; disconnected`,
+      `security.rate_limit.exceeded: user ${identity.userId} connection ${identity.connectionId} from ${ipAddress} flooded ${endpoint.namespace}; disconnected`,
     );
-    socket.emit(AuthEvent.RateLimited, envelope(AuthEvent.RateLimited, { reason: 'flood' }));
-    setImmediate(() => socket.disconnect(true));
+    endpoint.emit(AuthEvent.RateLimited, envelope(AuthEvent.RateLimited, { reason: 'flood' }));
+    this.serverEvents.emit({
+      type: 'security.rate_limit.exceeded',
+      address: ipAddress,
+      data: { limit: 'events', namespace: endpoint.namespace },
+    });
+    setImmediate(() => endpoint.close('flood'));
+  }
+
+  /** Whether the connection's token has expired (its close may be a moment away). */
+  hasExpired(connection: ConnectionState): boolean {
+    return connection.identity.expiresAt <= this.clock.now();
   }
 
   /** `auth:refresh` takes one payload, validated like any gateway event's. */
   private async refresh(socket: Socket, payloads: unknown[]): Promise<AckResponse<RefreshResult>> {
+    if (payloads.length !== 1) {
+      return ackFailure(AppError.validation('auth:refresh takes one payload: { token }').toBody());
+    }
+    return this.refreshConnection(connectionOf(socket), payloads[0]);
+  }
+
+  /**
+   * `auth:refresh` of a connection, on any door: `{ token }` validated like a gateway event's
+   * payload, one refresh at a time per connection, and a token of the same user and session.
+   */
+  async refreshConnection(
+    connection: ConnectionState,
+    payload: unknown,
+  ): Promise<AckResponse<RefreshResult>> {
     let request: RefreshRequestDto;
     try {
-      if (payloads.length !== 1) throw AppError.validation('auth:refresh takes one payload: { token }');
-      request = (await this.validation.transform(payloads[0], {
+      request = (await this.validation.transform(payload, {
         type: 'body',
         metatype: RefreshRequestDto,
       })) as RefreshRequestDto;
@@ -330,7 +422,6 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
       throw error;
     }
     const { token } = request;
-    const connection = connectionOf(socket);
     if (this.refreshing.has(connection)) {
       return ackFailure({
         code: 'RATE_LIMITED',
@@ -376,10 +467,16 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     carryToken(connection, fingerprint, verified.expiresAt);
     identity.expiresAt = verified.expiresAt;
     identity.roles = verified.roles;
-    for (const socket of connection.sockets) this.connections.set(socket.conn, connection);
     this.expiries.schedule(connection, verified.expiresAt);
     this.registry.refresh(connection);
-    return { ok: true, data: { expiresAt: new Date(verified.expiresAt).toISOString() } };
+    const expiresAt = new Date(verified.expiresAt).toISOString();
+    this.serverEvents.emit({
+      type: 'authentication.token.refreshed',
+      userId: identity.userId,
+      sessionId: identity.sessionId,
+      data: { connectionId: identity.connectionId, expiresAt },
+    });
+    return { ok: true, data: { expiresAt } };
   }
 
   /** Called by the schedule once `expiresAt` has passed (a refresh reschedules the connection). */
@@ -388,12 +485,20 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
       reason: 'token expired',
       expiredAt: new Date(connection.identity.expiresAt).toISOString(),
     });
-    for (const socket of connection.sockets) socket.emit(AuthEvent.Expired, notice);
-    for (const socket of [...connection.sockets]) socket.disconnect(true);
+    for (const endpoint of connection.endpoints) endpoint.emit(AuthEvent.Expired, notice);
+    for (const endpoint of [...connection.endpoints]) endpoint.close('expired');
+    const { identity } = connection;
+    this.serverEvents.emit({
+      type: 'session.expired',
+      userId: identity.userId,
+      sessionId: identity.sessionId,
+      data: { connectionId: identity.connectionId, expiredAt: notice.data.expiredAt },
+    });
   }
 
   private replaceOlderConnections(connection: ConnectionState): void {
-    const { userId, connectionId } = connection.identity;
+    const { userId, connectionId, sessionId } = connection.identity;
+    this.serverEvents.emit({ type: 'session.replaced', userId, sessionId, data: { by: connectionId } });
     this.registry.disconnect({
       userId,
       exceptConnectionId: connectionId,

@@ -94,6 +94,12 @@ export class AppConfig {
     /** Users one connection may follow at once. */
     readonly maxSubscriptions: number;
   };
+  readonly notifications!: {
+    /** Event patterns one connection may hold. */
+    readonly maxSubscriptions: number;
+    /** Stored notifications are deleted after this many days. */
+    readonly retentionDays: number;
+  };
   readonly database!: DatabaseTarget;
   readonly chat!: {
     readonly maxContentLength: number;
@@ -166,6 +172,10 @@ export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOp
       : env.REDIS_URL
         ? { kind: 'single', url: env.REDIS_URL, keyPrefix }
         : null,
+    notifications: {
+      maxSubscriptions: env.EVENTS_MAX_SUBSCRIPTIONS,
+      retentionDays: env.NOTIFICATIONS_RETENTION_DAYS,
+    },
     presence: {
       ttlMs: env.PRESENCE_TTL_MS,
       graceMs: env.PRESENCE_GRACE_MS,

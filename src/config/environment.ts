@@ -221,6 +221,12 @@ export class EnvironmentVariables {
   @Integer(0)
   PRESENCE_GRACE_MS = 5000;
 
+  @Integer(1, 10000)
+  EVENTS_MAX_SUBSCRIPTIONS = 100;
+
+  @Integer(1, 36500)
+  NOTIFICATIONS_RETENTION_DAYS = 90;
+
   @IsIn(['all', 'shared-chats'])
   PRESENCE_VISIBILITY: 'all' | 'shared-chats' = 'all';
 

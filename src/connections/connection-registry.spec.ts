@@ -1,10 +1,17 @@
 import type { Socket } from 'socket.io';
+import type { Envelope } from '../common/envelope.js';
 import { buildAppConfig } from '../config/app-config.js';
 import { validateEnvironment } from '../config/environment.js';
 import { ConnectionLifecycle } from './connection-lifecycle.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { ConnectionStore, type UserConnectionChange } from './connection.store.js';
-import type { ConnectionRecord, ConnectionState } from './connection.types.js';
+import {
+  SocketEndpoint,
+  type CloseReason,
+  type ConnectionEndpoint,
+  type ConnectionRecord,
+  type ConnectionState,
+} from './connection.types.js';
 import { MemoryConnectionStore } from './memory-connection.store.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 
@@ -12,14 +19,11 @@ const config = buildAppConfig(
   validateEnvironment({ NODE_ENV: 'test', JWT_SECRET: 'x', SERVER_ID: 'instance-a' }),
 );
 
-interface FakeSocket {
-  id: string;
-  nsp: { name: string };
-  data: { connection: ConnectionState };
+/** An endpoint of any transport, recording what it was sent and why it was closed. */
+interface FakeEndpoint extends ConnectionEndpoint {
   emitted: [string, unknown][];
   closed: boolean;
-  emit(event: string, payload: unknown): boolean;
-  disconnect(close: boolean): void;
+  closedFor?: CloseReason;
 }
 
 function connection(
@@ -35,28 +39,27 @@ function connection(
     ipAddress: '127.0.0.1',
     userAgent: 'jest',
     connectedAt,
-    sockets: new Set(),
+    endpoints: new Set(),
   };
 }
 
-function socketOf(state: ConnectionState, namespace = '/'): FakeSocket {
-  const socket: FakeSocket = {
+/** An endpoint of `state` on `namespace`; closing it drops it from its connection, as a transport does. */
+function socketOf(state: ConnectionState, namespace = '/'): FakeEndpoint {
+  return {
     id: `${state.identity.connectionId}${namespace}`,
-    nsp: { name: namespace },
-    data: { connection: state },
+    namespace,
+    connection: state,
     emitted: [],
     closed: false,
-    emit(event, payload) {
-      this.emitted.push([event, payload]);
-      return true;
+    emit(event: string, notice: Envelope) {
+      this.emitted.push([event, notice]);
     },
-    disconnect() {
+    close(reason: CloseReason) {
       this.closed = true;
-      state.sockets.delete(this as unknown as Socket);
+      this.closedFor = reason;
+      state.endpoints.delete(this);
     },
   };
-  state.sockets.add(socket as unknown as Socket);
-  return socket;
 }
 
 /** A store that fails any call the test did not expect. */
@@ -144,15 +147,10 @@ describe('ConnectionRegistry', () => {
     const firstRoot = socketOf(first, '/');
     const firstChat = socketOf(first, '/chat');
     const secondRoot = socketOf(second, '/');
-    for (const socket of [firstRoot, firstChat, secondRoot]) registry.register(socket as unknown as Socket);
+    for (const socket of [firstRoot, firstChat, secondRoot]) registry.register(socket);
     await flush();
-    for (const [state, socket] of [
-      [first, firstRoot],
-      [first, firstChat],
-      [second, secondRoot],
-    ] as const) {
-      state.sockets.delete(socket as unknown as Socket);
-      registry.unregister(socket as unknown as Socket);
+    for (const socket of [firstRoot, firstChat, secondRoot]) {
+      registry.unregister(socket);
       await flush();
     }
     expect(events).toEqual([
@@ -169,8 +167,8 @@ describe('ConnectionRegistry', () => {
     const store = new MemoryConnectionStore('instance-a');
     store.listConnections = () => Promise.reject(new Error('a per-user lookup must not list everything'));
     const indexed = new ConnectionRegistry(store, realtime, lifecycle, config);
-    indexed.register(socketOf(connection('alice', 's1', 'c1')) as unknown as Socket);
-    indexed.register(socketOf(connection('bob', 's2', 'c2')) as unknown as Socket);
+    indexed.register(socketOf(connection('alice', 's1', 'c1')));
+    indexed.register(socketOf(connection('bob', 's2', 'c2')));
     await flush();
     expect((await indexed.connectionsOfUser('alice')).map((record) => record.connectionId)).toEqual(['c1']);
     expect((await indexed.connectionsOfSession('s2')).map((record) => record.connectionId)).toEqual(['c2']);
@@ -181,12 +179,11 @@ describe('ConnectionRegistry', () => {
     const store = new StrictStore([true]);
     const closing = new ConnectionRegistry(store, realtime, lifecycle, config);
     const sockets = ['c1', 'c2', 'c3'].map((id) => socketOf(connection('alice', `s-${id}`, id)));
-    for (const socket of sockets) closing.register(socket as unknown as Socket);
+    for (const socket of sockets) closing.register(socket);
     await flush();
     realtime.beforeApplicationShutdown();
     for (const socket of sockets) {
-      socket.data.connection.sockets.delete(socket as unknown as Socket);
-      closing.unregister(socket as unknown as Socket);
+      closing.unregister(socket);
     }
     await closing.onApplicationShutdown();
     expect(store.calls).toEqual(['add c1', 'add c2', 'add c3', 'leave c1,c2,c3']);
@@ -194,8 +191,8 @@ describe('ConnectionRegistry', () => {
 
   it('counts a connection once across its namespaces and lists its namespaces', async () => {
     const alice = connection('alice', 's1', 'c1');
-    registry.register(socketOf(alice, '/') as unknown as Socket);
-    registry.register(socketOf(alice, '/chat') as unknown as Socket);
+    registry.register(socketOf(alice, '/'));
+    registry.register(socketOf(alice, '/chat'));
     await flush();
     expect(await registry.countConnections()).toBe(1);
     const { sessions } = await registry.listSessions({ page: 1, limit: 10 });
@@ -218,14 +215,12 @@ describe('ConnectionRegistry', () => {
     const alice = connection('alice', 's1', 'c1');
     const root = socketOf(alice, '/');
     const chat = socketOf(alice, '/chat');
-    registry.register(root as unknown as Socket);
-    registry.register(chat as unknown as Socket);
-    alice.sockets.delete(root as unknown as Socket);
-    registry.unregister(root as unknown as Socket);
+    registry.register(root);
+    registry.register(chat);
+    registry.unregister(root);
     await flush();
     expect(await registry.countConnections()).toBe(1);
-    alice.sockets.delete(chat as unknown as Socket);
-    registry.unregister(chat as unknown as Socket);
+    registry.unregister(chat);
     await flush();
     expect(await registry.countConnections()).toBe(0);
     expect(registry.localConnectionCount).toBe(0);
@@ -234,9 +229,7 @@ describe('ConnectionRegistry', () => {
   it('pages and filters sessions in connection order', async () => {
     const start = Date.now();
     for (const [index, user] of ['alice', 'bob', 'alice', 'carol'].entries()) {
-      registry.register(
-        socketOf(connection(user, `s${index}`, `c${index}`, start + index)) as unknown as Socket,
-      );
+      registry.register(socketOf(connection(user, `s${index}`, `c${index}`, start + index)));
     }
     await flush();
     const firstPage = await registry.listSessions({ page: 1, limit: 3 });
@@ -253,15 +246,17 @@ describe('ConnectionRegistry', () => {
     const older = socketOf(connection('alice', 's1', 'c1'));
     const newer = socketOf(connection('alice', 's2', 'c2'));
     const bob = socketOf(connection('bob', 's3', 'c3'));
-    for (const socket of [older, newer, bob]) registry.register(socket as unknown as Socket);
+    for (const socket of [older, newer, bob]) registry.register(socket);
+    const notice = { type: 'session:replaced', data: { reason: 'replaced', by: 'c2' }, timestamp: 'now' };
     registry.disconnect({
       userId: 'alice',
       exceptConnectionId: 'c2',
       reason: 'replaced',
-      notice: { event: 'session:replaced', payload: { reason: 'replaced' } },
+      notice: { event: 'session:replaced', payload: notice },
     });
-    expect(older.emitted).toEqual([['session:replaced', { reason: 'replaced' }]]);
+    expect(older.emitted).toEqual([['session:replaced', notice]]);
     expect(older.closed).toBe(true);
+    expect(older.closedFor).toBe('replaced');
     expect(newer.closed).toBe(false);
     expect(bob.closed).toBe(false);
   });
@@ -271,15 +266,69 @@ describe('ConnectionRegistry', () => {
     const root = socketOf(state, '/');
     const chat = socketOf(state, '/chat');
     const other = socketOf(connection('alice', 'other', 'c2'));
-    for (const socket of [root, chat, other]) registry.register(socket as unknown as Socket);
+    for (const socket of [root, chat, other]) registry.register(socket);
     registry.disconnect({ sessionId: 'shared', reason: 'revoked' });
     expect([root.closed, chat.closed, other.closed]).toEqual([true, true, false]);
+  });
+
+  it('holds connections of any transport: counted, listed with their namespace, kicked with the reason', async () => {
+    const plain = connection('alice', 's1', 'c1');
+    const door = socketOf(plain, '/ws/events');
+    const io = socketOf(connection('bob', 's2', 'c2'), '/');
+    registry.register(door);
+    registry.register(io);
+    await flush();
+    expect(plain.endpoints).toEqual(new Set([door]));
+    expect(await registry.countConnections()).toBe(2);
+    expect(await registry.countUserConnections('alice')).toBe(1);
+    const { sessions } = await registry.listSessions({ page: 1, limit: 10, userId: 'alice' });
+    expect(sessions.map((session) => session.sockets)).toEqual([
+      [{ socketId: 'c1/ws/events', namespace: '/ws/events' }],
+    ]);
+    const notice = { type: 'auth:revoked', data: { reason: 'revoked', sessionId: 's1' }, timestamp: 'now' };
+    registry.disconnect({
+      sessionId: 's1',
+      reason: 'revoked',
+      notice: { event: 'auth:revoked', payload: notice },
+    });
+    expect(door.emitted).toEqual([['auth:revoked', notice]]);
+    expect([door.closed, door.closedFor, io.closed]).toEqual([true, 'revoked', false]);
+    registry.unregister(door);
+    await flush();
+    expect(await registry.countConnections()).toBe(1);
+    expect(events).toEqual([
+      'opened c1',
+      'userConnected alice',
+      'opened c2',
+      'userConnected bob',
+      'closed c1',
+      'userDisconnected alice',
+    ]);
+  });
+
+  it('wraps a Socket.IO socket once: notices are emitted as they are, a close disconnects it', () => {
+    const emitted: unknown[][] = [];
+    const closes: unknown[] = [];
+    const fake = {
+      id: 'socket-1',
+      nsp: { name: '/chat' },
+      emit: (...args: unknown[]) => emitted.push(args),
+      disconnect: (close: unknown) => closes.push(close),
+    };
+    const state = connection('alice', 's1', 'c1');
+    const endpoint = new SocketEndpoint(fake as unknown as Socket, state);
+    expect([endpoint.id, endpoint.namespace, endpoint.connection]).toEqual(['socket-1', '/chat', state]);
+    const notice = { type: 'auth:expired', data: { reason: 'token expired' }, timestamp: 'now' };
+    endpoint.emit('auth:expired', notice);
+    endpoint.close();
+    expect(emitted).toEqual([['auth:expired', notice]]);
+    expect(closes).toEqual([true]);
   });
 
   it('re-publishes its connections when the heartbeat finds them lost', async () => {
     const store = new StrictStore([false]);
     const strict = new ConnectionRegistry(store, new RealtimeServer(), new ConnectionLifecycle(), config);
-    strict.register(socketOf(connection('alice', 's1', 'c1')) as unknown as Socket);
+    strict.register(socketOf(connection('alice', 's1', 'c1')));
     strict.onApplicationBootstrap();
     await flush();
     await flush();
@@ -296,7 +345,7 @@ describe('ConnectionRegistry', () => {
       new ConnectionLifecycle(),
       config,
     );
-    registryOverOutage.register(socketOf(connection('alice', 's1', 'c1')) as unknown as Socket);
+    registryOverOutage.register(socketOf(connection('alice', 's1', 'c1')));
     await flush();
     registryOverOutage.onApplicationBootstrap();
     await flush();
@@ -314,9 +363,7 @@ describe('ConnectionRegistry', () => {
       new ConnectionLifecycle(),
       config,
     );
-    expect(() =>
-      resilient.register(socketOf(connection('alice', 's1', 'c1')) as unknown as Socket),
-    ).not.toThrow();
+    expect(() => resilient.register(socketOf(connection('alice', 's1', 'c1')))).not.toThrow();
     await flush();
     expect(resilient.localConnectionCount).toBe(1);
   });

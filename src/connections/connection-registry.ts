@@ -1,9 +1,14 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import type { Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { ConnectionLifecycle } from './connection-lifecycle.js';
 import { ConnectionStore, type InstanceHeartbeat } from './connection.store.js';
-import { connectionOf, type ConnectionRecord, type ConnectionState } from './connection.types.js';
+import type { Envelope } from '../common/envelope.js';
+import type {
+  CloseReason,
+  ConnectionEndpoint,
+  ConnectionRecord,
+  ConnectionState,
+} from './connection.types.js';
 import { errorMessage, guarded } from '../common/failure-log.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 
@@ -12,9 +17,9 @@ export interface DisconnectCommand {
   sessionId?: string;
   /** Spared connection, e.g. the new one under `SESSION_POLICY=single`. */
   exceptConnectionId?: string;
-  reason: string;
-  /** Sent to each affected socket before it is closed. */
-  notice?: { event: string; payload: unknown };
+  reason: CloseReason;
+  /** Sent to each affected endpoint before it is closed. */
+  notice?: { event: string; payload: Envelope };
 }
 
 export interface SessionPage {
@@ -61,9 +66,29 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
       );
     });
     const beat = guarded('send the heartbeat', () => this.beat());
-    beat();
+    void this.forgetPreviousRun().then(beat);
     this.heartbeatTimer = setInterval(beat, this.heartbeatMs);
     this.heartbeatTimer.unref();
+  }
+
+  /**
+   * An instance restarted under the same `SERVER_ID` (after a crash) finds the connections its
+   * previous run published: none of them lives any more. They leave the cluster view, and their
+   * users are said to be gone, before the first heartbeat would keep them alive.
+   */
+  private async forgetPreviousRun(): Promise<void> {
+    if (!this.clustered) return;
+    const stale = await this.attempt('read a previous run', () =>
+      this.store.connectionsOfInstance(this.instanceId),
+    );
+    if (!stale?.length) return;
+    const current = new Set(this.local.keys());
+    const gone = stale.filter((record) => !current.has(record.connectionId));
+    if (gone.length === 0) return;
+    this.logger.log(`Forgetting ${gone.length} connections of this instance's previous run`);
+    await this.write('forget a previous run', () => this.store.leave(gone));
+    for (const userId of new Set(gone.map((record) => record.userId)))
+      this.lifecycle.emit('userDisconnected', userId);
   }
 
   /** The instance's connections leave the cluster view in one step, not one write per socket. */
@@ -73,9 +98,13 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     await this.attempt('leave the cluster view', () => this.store.leave(records));
   }
 
-  /** Records a socket that passed the handshake; the first socket of a connection adds the connection. */
-  register(socket: Socket): void {
-    const connection = connectionOf(socket);
+  /**
+   * Records an endpoint (a namespace socket, a plain WebSocket) that passed the handshake; the
+   * first endpoint of a connection adds the connection.
+   */
+  register(endpoint: ConnectionEndpoint): void {
+    const { connection } = endpoint;
+    connection.endpoints.add(endpoint);
     const isNew = !this.local.has(connection.identity.connectionId);
     this.local.set(connection.identity.connectionId, connection);
     const record = this.recordOf(connection);
@@ -86,21 +115,26 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
     void this.write('record a connection', async () => (await this.store.add(record)).userConnections).then(
       (userConnections) => {
         this.lifecycle.emit('opened', connection);
-        if (userConnections === 1) this.lifecycle.emit('userConnected', record.userId);
+        // A failed write leaves the count unknown: say so anyway, presence arbitrates repeats.
+        if (userConnections === 1 || userConnections === undefined) {
+          this.lifecycle.emit('userConnected', record.userId);
+        }
       },
     );
   }
 
   /**
-   * While the instance shuts down its sockets close all at once: the store is left alone then,
-   * and `onApplicationShutdown` removes every record in one step.
+   * Forgets an endpoint that closed; the last one of a connection removes the connection. While
+   * the instance shuts down its endpoints close all at once: the store is left alone then, and
+   * `onApplicationShutdown` removes every record in one step.
    */
-  unregister(socket: Socket): void {
-    const connection = connectionOf(socket);
+  unregister(endpoint: ConnectionEndpoint): void {
+    const { connection } = endpoint;
+    connection.endpoints.delete(endpoint);
     const connectionId = connection.identity.connectionId;
     if (!this.local.has(connectionId) || this.realtime.isClosing) return;
     const record = this.recordOf(connection);
-    if (connection.sockets.size > 0) {
+    if (connection.endpoints.size > 0) {
       void this.write('update a connection', () => this.store.update(record));
       return;
     }
@@ -110,7 +144,10 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
       async () => (await this.store.remove(record)).userConnections,
     ).then((userConnections) => {
       this.lifecycle.emit('closed', connection);
-      if (userConnections === 0) this.lifecycle.emit('userDisconnected', record.userId);
+      // As above: presence checks for other connections before it takes the user offline.
+      if (userConnections === 0 || userConnections === undefined) {
+        this.lifecycle.emit('userDisconnected', record.userId);
+      }
     });
   }
 
@@ -138,6 +175,14 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
   /** What an instance published, readable for a while after it stopped beating (a crash). */
   connectionsOfInstance(instanceId: string): Promise<ConnectionRecord[]> {
     return this.store.connectionsOfInstance(instanceId);
+  }
+
+  /** This instance's connections of these users. */
+  countLocalUserConnections(userIds: readonly string[]): number {
+    const wanted = new Set(userIds);
+    let count = 0;
+    for (const connection of this.local.values()) if (wanted.has(connection.identity.userId)) count += 1;
+    return count;
   }
 
   /** The users with a connection on this instance. */
@@ -243,7 +288,10 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
       userId: identity.userId,
       roles: identity.roles,
       instanceId: this.instanceId,
-      sockets: [...connection.sockets].map((socket) => ({ socketId: socket.id, namespace: socket.nsp.name })),
+      sockets: [...connection.endpoints].map((endpoint) => ({
+        socketId: endpoint.id,
+        namespace: endpoint.namespace,
+      })),
       connectedAt: new Date(connection.connectedAt).toISOString(),
       expiresAt: new Date(identity.expiresAt).toISOString(),
       tokenFingerprints: [...connection.carriedTokens.keys()],
@@ -265,9 +313,11 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
   }
 }
 
+/** Tells every endpoint of the connection, then closes them (each closes on its own transport). */
 function closeConnection(connection: ConnectionState, command: DisconnectCommand): void {
-  for (const socket of connection.sockets) {
-    if (command.notice) socket.emit(command.notice.event, command.notice.payload);
+  const { notice } = command;
+  if (notice) {
+    for (const endpoint of connection.endpoints) endpoint.emit(notice.event, notice.payload);
   }
-  for (const socket of [...connection.sockets]) socket.disconnect(true);
+  for (const endpoint of [...connection.endpoints]) endpoint.close(command.reason);
 }

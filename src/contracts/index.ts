@@ -17,6 +17,10 @@ import type {
   PresenceClientToServerEvents,
   PresenceServerToClientEvents,
 } from '../presence/presence.events.js';
+import type {
+  NotificationsClientToServerEvents,
+  NotificationsServerToClientEvents,
+} from '../notifications/notifications.events.js';
 import type { PongPayload, SessionsCountPayload, SessionsListResult } from '../sessions/sessions.events.js';
 import type { SyncRequiredPayload } from '../realtime/realtime.events.js';
 
@@ -24,6 +28,7 @@ export * from '../auth/auth.events.js';
 export * from '../sessions/sessions.events.js';
 export * from '../chat/chat.events.js';
 export * from '../presence/presence.events.js';
+export * from '../notifications/notifications.events.js';
 export * from '../realtime/realtime.events.js';
 export type { AckFailure, AckResponse, AckSuccess, Envelope } from '../common/envelope.js';
 export type { AuthFailureCode, ErrorBody, ErrorCode, HandshakeErrorCode } from '../common/error-codes.js';
@@ -77,3 +82,11 @@ export type ChatClientEvents = CommonClientEvents & ChatClientToServerEvents;
  */
 export type PresenceServerEvents = CommonServerEvents & PresenceServerToClientEvents;
 export type PresenceClientEvents = CommonClientEvents & PresenceClientToServerEvents;
+
+/**
+ * Namespace `/notifications`: event subscriptions by pattern (`event`, itself an envelope whose
+ * `type` is the event type), stored notifications (`notification`, in the usual envelope) with
+ * the inbox and its read state, and live messages (`message`, flat, with the sender's `type`).
+ */
+export type NotificationsServerEvents = CommonServerEvents & NotificationsServerToClientEvents;
+export type NotificationsClientEvents = CommonClientEvents & NotificationsClientToServerEvents;

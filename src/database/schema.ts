@@ -52,6 +52,43 @@ export interface UserPresenceTable {
   updated_at: EpochMillis;
 }
 
+export interface NotificationsTable {
+  /** Global autoincrement, never reused: clients hold ids as sync cursors. */
+  id: Generated<number>;
+  /** The recipient; null for a broadcast notification (one row for everyone). */
+  user_id: string | null;
+  title: string;
+  body: string;
+  /** `info`, `success`, `warning`, `error` or `critical`. */
+  level: string;
+  /** JSON text; null when there is none. */
+  data: string | null;
+  created_at: EpochMillis;
+}
+
+/** One row per notification a user marked read one by one, above their read-all cursor. */
+export interface NotificationReadsTable {
+  notification_id: number;
+  user_id: string;
+  read_at: EpochMillis;
+}
+
+/** Read-all: every notification the user can see with an id up to `read_up_to_id` is read. */
+export interface NotificationReadCursorsTable {
+  user_id: string;
+  read_up_to_id: number;
+  updated_at: EpochMillis;
+}
+
+/** A publish under an idempotency key, per actor: pending while `result` is null. */
+export interface PublishReceiptsTable {
+  actor_id: string;
+  idempotency_key: string;
+  /** JSON text of the first answer; null while the first publish runs. */
+  result: string | null;
+  created_at: EpochMillis;
+}
+
 /** The whole database, as Kysely sees it. Every query in the code base is typed from this. */
 export interface DatabaseSchema {
   chats: ChatsTable;
@@ -59,4 +96,8 @@ export interface DatabaseSchema {
   chat_messages: ChatMessagesTable;
   chat_read_states: ChatReadStatesTable;
   user_presence: UserPresenceTable;
+  notifications: NotificationsTable;
+  notification_reads: NotificationReadsTable;
+  notification_read_cursors: NotificationReadCursorsTable;
+  publish_receipts: PublishReceiptsTable;
 }

@@ -25,6 +25,7 @@ import { OriginPolicy } from './origin-policy.js';
 import { Clock } from '../common/clock.js';
 import { DeliveryGaps } from './delivery-gaps.js';
 import { DeliveryPathWatch } from './delivery-path.watch.js';
+import { originRefused, ServerEvents } from './server-events.js';
 import { OutboundBufferWatch } from './outbound-buffer.watch.js';
 import { PreAuthAdmission } from './preauth-admission.js';
 import { RealtimeServer } from './realtime-server.js';
@@ -65,6 +66,8 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
   private readonly preAuth: PreAuthAdmission;
   private readonly outbound: OutboundBufferWatch;
   private readonly deliveryPath: DeliveryPathWatch;
+  private readonly serverEvents: ServerEvents;
+  private readonly addresses: ClientAddresses;
   private readonly adapterClients: RedisClient[] = [];
   private readonly namespaceRoutes = new WeakMap<Namespace, NamespaceRoutes>();
   /** Per socket, the Observable answers still running; see `follow`. */
@@ -89,6 +92,8 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     });
     this.outbound = new OutboundBufferWatch(limits.maxOutboundBufferBytes);
     this.deliveryPath = new DeliveryPathWatch(app.get(DeliveryGaps), this.realtime, app.get(Clock));
+    this.serverEvents = app.get(ServerEvents);
+    this.addresses = app.get(ClientAddresses);
   }
 
   /** Opens the adapter's Redis connections; waits briefly so the app listens with them ready. */
@@ -116,6 +121,9 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     const server = super.createIOServer(port, {
       ...options,
       serveClient: false,
+      // Upgrades to other paths are not Engine.IO's to end: the plain-WebSocket door takes
+      // /ws/events, and refuses the rest (EventsWebSocketDoor).
+      destroyUpgrade: false,
       maxHttpBufferSize: limits.maxPayloadBytes,
       parser: boundedParser(limits.maxPayloadBytes),
       connectTimeout: limits.handshakeTimeoutMs,
@@ -302,6 +310,7 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
       return;
     }
     const allowed = this.originPolicy.allows(request.headers.origin);
+    if (!allowed) this.serverEvents.emit(originRefused(request.headers.origin, this.addresses.of(request)));
     callback(allowed ? null : 'FORBIDDEN_ORIGIN', allowed);
   }
 }

@@ -1,6 +1,7 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { envelope } from '../common/envelope.js';
 import { RealtimeChannel } from './realtime-channel.js';
+import { ServerEvents } from './server-events.js';
 import type { Namespace, Server } from 'socket.io';
 
 type ServerListener = (server: Server) => void;
@@ -16,6 +17,8 @@ export class RealtimeServer implements OnApplicationBootstrap, BeforeApplication
   private readonly listeners: ServerListener[] = [];
   private readonly known = new Set<Namespace>();
   private closing = false;
+
+  constructor(private readonly serverEvents: ServerEvents = new ServerEvents()) {}
 
   /**
    * Nest creates gateways' servers before bootstrap hooks run. Without Switchboard's adapter they
@@ -72,6 +75,7 @@ export class RealtimeServer implements OnApplicationBootstrap, BeforeApplication
    */
   beforeApplicationShutdown(signal?: string): void {
     this.closing = true;
+    this.serverEvents.emit({ type: 'system.shutdown', data: { ...(signal ? { signal } : {}) } });
     const sockets = this.namespaces().reduce((total, namespace) => total + namespace.sockets.size, 0);
     this.logger.log(`Shutting down${signal ? ` on ${signal}` : ''}: closing ${sockets} sockets`);
     const notice = envelope('system', { message: 'Server is restarting; reconnect', level: 'warning' });

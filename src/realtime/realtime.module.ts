@@ -2,6 +2,7 @@ import { Global, Module } from '@nestjs/common';
 import { ClientAddresses } from '../common/client-address.js';
 import { DeliveryGaps, SyncRequiredPush } from './delivery-gaps.js';
 import { RealtimeServer } from './realtime-server.js';
+import { ServerEvents } from './server-events.js';
 
 /**
  * The Socket.IO layer every feature module builds on: the server, client addresses, and the
@@ -9,7 +10,7 @@ import { RealtimeServer } from './realtime-server.js';
  */
 @Global()
 @Module({
-  providers: [ClientAddresses, RealtimeServer, DeliveryGaps, SyncRequiredPush],
-  exports: [ClientAddresses, RealtimeServer, DeliveryGaps],
+  providers: [ClientAddresses, RealtimeServer, DeliveryGaps, SyncRequiredPush, ServerEvents],
+  exports: [ClientAddresses, RealtimeServer, DeliveryGaps, ServerEvents],
 })
 export class RealtimeModule {}

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { ServerEvents } from '../realtime/server-events.js';
 import { AuthEvent } from '../auth/auth.events.js';
 import type { Principal } from '../auth/principal.js';
 import { RevocationStore } from '../auth/revocation.store.js';
@@ -18,6 +19,7 @@ export class SessionsService {
     private readonly registry: ConnectionRegistry,
     private readonly revocations: RevocationStore,
     private readonly config: AppConfig,
+    private readonly serverEvents: ServerEvents,
   ) {}
 
   countActive(): Promise<number> {
@@ -66,6 +68,15 @@ export class SessionsService {
           event: AuthEvent.Revoked,
           payload: envelope(AuthEvent.Revoked, { reason: 'revoked', sessionId }),
         },
+      });
+    }
+    const owner = connections[0]?.userId ?? (isCallersOwnToken ? caller.userId : undefined);
+    if (owner !== undefined) {
+      this.serverEvents.emit({
+        type: 'session.revoked',
+        userId: owner,
+        sessionId,
+        data: { sessionId, revokedBy: caller.userId === owner ? 'user' : 'admin' },
       });
     }
     return { sessionId, disconnected: connections.length };

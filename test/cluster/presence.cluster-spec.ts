@@ -345,6 +345,71 @@ describeWithPostgres('presence across a cluster of instances', () => {
     );
 
     it(
+      'takes the users of a gracefully stopped instance offline after the grace, not one connected elsewhere',
+      async () => {
+        const d = await startInstance('presence-d');
+        const [kate, leo] = [newUser('kate'), newUser('leo')];
+        const observer = await observe(b, [kate, leo]);
+        await open(d, kate);
+        await open(d, leo);
+        await open(b, leo);
+        for (const userId of [kate, leo]) await observer.inbox.waitFor(PresenceEvent.Online, userId);
+
+        await d.stop();
+        const offline = await observer.inbox.waitFor(
+          PresenceEvent.Offline,
+          kate,
+          undefined,
+          SIGKILL_BUDGET_MS,
+        );
+        expect(offline.envelope.data).toEqual({
+          userId: kate,
+          status: 'offline',
+          lastSeenAt: expect.stringMatching(ISO_TIMESTAMP),
+        });
+        // A marker after another full grace: leo, still on B, never went offline.
+        const markerSocket = await open(a, newUser('marker'));
+        await setStatus(markerSocket, 'busy');
+        await pollUntil(
+          () => restPresence(a, observer.userId, leo),
+          (answer) => answer.data.online,
+          {
+            what: 'leo online',
+            timeoutMs: DELIVERY_LIMIT_MS,
+          },
+        );
+        expect(observer.inbox.of(PresenceEvent.Offline, leo)).toEqual([]);
+      },
+      CASE_TIMEOUT_MS,
+    );
+
+    it(
+      'takes the users of a crashed instance offline when it restarts under the same SERVER_ID at once',
+      async () => {
+        const e = await startInstance('presence-e');
+        const mia = newUser('mia');
+        const observer = await observe(b, [mia]);
+        await open(e, mia);
+        await observer.inbox.waitFor(PresenceEvent.Online, mia);
+
+        await e.kill();
+        const restarted = await startInstance('presence-e');
+        const offline = await observer.inbox.waitFor(
+          PresenceEvent.Offline,
+          mia,
+          undefined,
+          PRESENCE_TTL_MS + PRESENCE_GRACE_MS + DELIVERY_LIMIT_MS,
+        );
+        expect(offline.envelope.data.userId).toBe(mia);
+        expect((await restPresence(restarted, observer.userId, mia)).data).toMatchObject({
+          online: false,
+          status: 'offline',
+        });
+      },
+      CASE_TIMEOUT_MS,
+    );
+
+    it(
       `takes the users of a SIGKILLed instance offline within PRESENCE_TTL_MS, but not one still connected elsewhere`,
       async () => {
         const c = await startInstance('presence-c');

@@ -3,6 +3,7 @@ import request from 'supertest';
 import { ChatEvent } from '../../src/chat/chat.events.js';
 import type { Chat, ChatMessage, MessagePage } from '../../src/chat/chat.types.js';
 import type { ErrorBody } from '../../src/common/errors.js';
+import { NotificationsEvent, type NotificationPage } from '../../src/notifications/notifications.events.js';
 import { PresenceEvent } from '../../src/presence/presence.events.js';
 import { SessionsEvent } from '../../src/sessions/sessions.events.js';
 import { startApp, type RunningApp } from '../support/app.js';
@@ -77,6 +78,17 @@ describe('malformed payloads on every client → server event (security)', () =>
         data: [expect.objectContaining({ userId: USER, online: true, connections: expect.any(Number) })],
       });
     },
+    '/notifications': async (socket) => {
+      const reply = await ask(socket, NotificationsEvent.List, [{ limit: 1 }]);
+      expect(reply).toEqual({
+        ok: true,
+        data: {
+          notifications: [expect.objectContaining({ id: fixture.notificationId, userId: USER })],
+          hasMore: false,
+          unreadCount: expect.any(Number),
+        },
+      });
+    },
   };
 
   async function ask(socket: Socket, event: string, args: unknown[]): Promise<Reply> {
@@ -124,11 +136,17 @@ describe('malformed payloads on every client → server event (security)', () =>
       expect(posted.status).toBe(201);
       sent.push((posted.body as { data: ChatMessage }).data);
     }
+    const notified = await http()
+      .post('/api/notifications')
+      .set(bearer('matrix-publisher', ['service']))
+      .send({ userId: USER, title: 'fixture', body: 'for notification:read' });
+    expect(notified.status).toBe(201);
     fixture = {
       chatId,
       messageId: itemAt(sent, 1).id,
       refreshToken: signToken({ sub: USER, roles: ROLES }),
       peerId: PEER,
+      notificationId: (await inboxOf(USER)).notifications[0]!.id,
     };
     storedMessages = await messagesOf(chatId);
     storedChat = await chatOf(chatId);
@@ -144,6 +162,12 @@ describe('malformed payloads on every client → server event (security)', () =>
     const response = await http().get(`/api/chats/${chatId}/messages?limit=200`).set(bearer(PEER));
     expect(response.status).toBe(200);
     return (response.body as { data: MessagePage }).data.messages;
+  }
+
+  async function inboxOf(userId: string): Promise<NotificationPage> {
+    const response = await http().get('/api/notifications').set(bearer(userId));
+    expect(response.status).toBe(200);
+    return (response.body as { data: NotificationPage }).data;
   }
 
   async function chatOf(chatId: string): Promise<Chat> {
@@ -259,6 +283,12 @@ describe('malformed payloads on every client → server event (security)', () =>
     it('left the messages and the chat exactly as they were', async () => {
       expect(await messagesOf(fixture.chatId)).toEqual(storedMessages);
       expect(await chatOf(fixture.chatId)).toEqual(storedChat);
+    });
+
+    it("left the matrix user's inbox holding only its one notification", async () => {
+      const inbox = await inboxOf(USER);
+      expect(inbox.notifications.map((notification) => notification.id)).toEqual([fixture.notificationId]);
+      expect((await inboxOf(PEER)).notifications).toEqual([]);
     });
 
     it('left Object.prototype unpolluted', () => {

@@ -1,8 +1,8 @@
 import request from 'supertest';
 import type { Chat, ChatMessage, ChatSummary, MessagePage } from '../../src/chat/chat.types.js';
 import { startApp, type RunningApp } from '../support/app.js';
-import { PresenceLimits } from '../../src/presence/presence.events.js';
-import { DEEP_NESTING, deepJson, PROTOTYPE_KEYS, type FieldSpec } from '../support/security.js';
+import { NotificationsLimits, type NotificationPage } from '../../src/notifications/notifications.events.js';
+import { DEEP_NESTING, deepJson, PROTOTYPE_KEYS, tooManyItems, type FieldSpec } from '../support/security.js';
 import { signToken } from '../support/tokens.js';
 import { unauthorizedBody } from '../support/rest-errors.js';
 
@@ -38,7 +38,8 @@ interface RouteSpec {
 }
 
 /**
- * Every REST route, from the controllers of src/sessions, src/chat, src/presence and src/health. The first test
+ * Every REST route, from the controllers of src/sessions, src/chat, src/presence, src/notifications and
+ * src/health. The first test
  * compares it with the routes the app really serves, so that a new route cannot go untested.
  */
 const ROUTES: readonly RouteSpec[] = [
@@ -119,6 +120,55 @@ const ROUTES: readonly RouteSpec[] = [
       valid: (fixture) => ({ userIds: [fixture.userId] }),
     },
   },
+  // Publishing needs role service; admin satisfies it. No case ever sends the valid body alone.
+  {
+    method: 'post',
+    path: '/api/events',
+    admin: true,
+    body: {
+      fields: {
+        type: { type: 'string', required: true },
+        userId: { type: 'string', required: false },
+        broadcast: { type: 'boolean', required: false },
+        sessionId: { type: 'string', required: false },
+      },
+      valid: (fixture) => ({ type: 'rest.abuse', userId: fixture.userId, data: { never: 'published' } }),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/notifications',
+    admin: true,
+    body: {
+      fields: {
+        userId: { type: 'string', required: false },
+        userIds: { type: 'string[]', required: false, maxItems: NotificationsLimits.maxUserIds },
+        broadcast: { type: 'boolean', required: false },
+        title: { type: 'string', required: true },
+        body: { type: 'string', required: true },
+        level: { type: 'string', required: false },
+      },
+      valid: (fixture) => ({ userId: fixture.userId, title: 'must never be stored', body: 'never' }),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/messages',
+    admin: true,
+    body: {
+      fields: {
+        userId: { type: 'string', required: false },
+        userIds: { type: 'string[]', required: false, maxItems: NotificationsLimits.maxUserIds },
+        broadcast: { type: 'boolean', required: false },
+        type: { type: 'string', required: true },
+      },
+      valid: (fixture) => ({ userId: fixture.userId, type: 'must.never.be.sent' }),
+    },
+  },
+  { method: 'get', path: '/api/notifications', query: ['unreadOnly', 'before', 'limit'] },
+  { method: 'get', path: '/api/notifications/unread-count' },
+  { method: 'post', path: '/api/notifications/read-all' },
+  { method: 'post', path: '/api/notifications/:id/read', params: { id: 'messageId' } },
 ];
 
 const label = (route: RouteSpec) => `${route.method.toUpperCase()} ${route.path}`;
@@ -151,12 +201,17 @@ const WRONG_VALUES: Record<FieldSpec['type'], readonly { label: string; value: u
     { label: 'an array holding an operator object', value: [{ $ne: null }] },
     { label: 'an array holding null', value: [null] },
     { label: 'an array holding an empty string', value: [''] },
-    {
-      label: `an array of ${PresenceLimits.maxIdsPerCall + 1} ids`,
-      value: Array.from({ length: PresenceLimits.maxIdsPerCall + 1 }, (_, index) => `user-${index}`),
-    },
+  ],
+  boolean: [
+    { label: 'a string', value: 'true' },
+    { label: 'a number', value: 1 },
+    { label: 'an operator object', value: { $ne: null } },
   ],
 };
+
+/** The wrong values of a body field: those of its type, and too many items for a list. */
+const wrongValuesOf = (spec: FieldSpec) =>
+  spec.type === 'string[]' ? [...WRONG_VALUES[spec.type], tooManyItems(spec)] : WRONG_VALUES[spec.type];
 
 const ODD_TEXT_PARAMS: readonly { label: string; raw: string }[] = [
   { label: 'a 10 KB id', raw: 'x'.repeat(10 * 1024) },
@@ -374,7 +429,7 @@ describe('REST abuse (security)', () => {
     });
 
     const fieldCases = Object.entries(body.fields).flatMap(([field, spec]) => [
-      ...WRONG_VALUES[spec.type].map(
+      ...wrongValuesOf(spec).map(
         ({ label: kind, value }) =>
           [`${field} as ${kind}`, field, () => ({ ...valid(), [field]: value })] as const,
       ),
@@ -536,6 +591,20 @@ describe('REST abuse (security)', () => {
   describe('afterwards', () => {
     it('left the chats, the chat and its messages exactly as they were', async () => {
       expect(await snapshot()).toEqual(stored);
+    });
+
+    it('stored no notification for anyone', async () => {
+      for (const userId of [OWNER, PEER, 'rest-stranger']) {
+        const inbox = await http()
+          .get('/api/notifications')
+          .set('Authorization', `Bearer ${signToken({ sub: userId })}`);
+        expect(inbox.status).toBe(200);
+        expect((inbox.body as { data: NotificationPage }).data).toEqual({
+          notifications: [],
+          hasMore: false,
+          unreadCount: 0,
+        });
+      }
     });
 
     it('left Object.prototype unpolluted', () => {

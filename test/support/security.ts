@@ -3,9 +3,11 @@ import { AuthEvent } from '../../src/auth/auth.events.js';
 import { CHAT_NAMESPACE, ChatEvent } from '../../src/chat/chat.events.js';
 import type {
   ChatClientEvents,
+  NotificationsClientEvents,
   PresenceClientEvents,
   SessionsClientEvents,
 } from '../../src/contracts/index.js';
+import { NOTIFICATIONS_NAMESPACE, NotificationsEvent } from '../../src/notifications/notifications.events.js';
 import { PRESENCE_NAMESPACE, PresenceEvent, PresenceLimits } from '../../src/presence/presence.events.js';
 import { SessionsEvent } from '../../src/sessions/sessions.events.js';
 
@@ -78,13 +80,29 @@ export interface MatrixFixture {
   refreshToken: string;
   /** Another user, who shares the chat with the matrix's own user. */
   peerId: string;
+  /** A notification in the matrix user's own inbox. */
+  notificationId: number;
 }
 
 export interface FieldSpec {
-  /** `string[]`: a list of user ids, at most `PresenceLimits.maxIdsPerCall` non-empty strings. */
-  type: 'string' | 'integer' | 'string[]';
+  /** `string[]`: a list of non-empty strings (user ids, event patterns), at most `maxItems` of them. */
+  type: 'string' | 'integer' | 'boolean' | 'string[]';
   required: boolean;
+  /** The most items a `string[]` field takes; `PresenceLimits.maxIdsPerCall` unless given. */
+  maxItems?: number;
 }
+
+/** More items than a `string[]` field takes. */
+export function tooManyItems(spec: FieldSpec): { label: string; value: string[] } {
+  const length = (spec.maxItems ?? PresenceLimits.maxIdsPerCall) + 1;
+  return {
+    label: `an array of ${length} ids`,
+    value: Array.from({ length }, (_, index) => `user-${index}`),
+  };
+}
+
+/** `SubscribeDto` and `UnsubscribeDto` take at most this many patterns per call. */
+const MAX_PATTERNS_PER_CALL = 1000;
 
 /**
  * How an event treats what it is sent:
@@ -224,10 +242,72 @@ export const CLIENT_EVENT_TABLE = {
       valid: (fixture) => ({ userIds: [fixture.peerId] }),
     },
   },
+  [NOTIFICATIONS_NAMESPACE]: {
+    [AuthEvent.Refresh]: refresh,
+    [NotificationsEvent.Subscribe]: {
+      input: 'validated',
+      why: `{ eventTypes, scope? }: at most ${MAX_PATTERNS_PER_CALL} patterns; scope own or all`,
+      fields: {
+        eventTypes: { type: 'string[]', required: true, maxItems: MAX_PATTERNS_PER_CALL },
+        scope: { type: 'string', required: false },
+      },
+      valid: () => ({ eventTypes: ['security.*'], scope: 'own' }),
+    },
+    [NotificationsEvent.Unsubscribe]: {
+      input: 'validated',
+      why: `{ eventTypes }: at most ${MAX_PATTERNS_PER_CALL} patterns`,
+      fields: { eventTypes: { type: 'string[]', required: true, maxItems: MAX_PATTERNS_PER_CALL } },
+      valid: () => ({ eventTypes: ['security.*'] }),
+    },
+    [NotificationsEvent.GetSubscriptions]: {
+      input: 'ignored',
+      why: 'takes no input: it answers the subscriptions held, whatever it is sent',
+      fields: {},
+      valid: () => ({}),
+    },
+    [NotificationsEvent.Ping]: {
+      input: 'ignored',
+      why: 'takes no input: it answers the server time, whatever it is sent',
+      fields: {},
+      valid: () => ({}),
+    },
+    [NotificationsEvent.List]: {
+      input: 'optional',
+      why: '{ unreadOnly?, before?, limit? }: no payload or null lists the newest page',
+      fields: {
+        unreadOnly: { type: 'boolean', required: false },
+        before: { type: 'integer', required: false },
+        limit: { type: 'integer', required: false },
+      },
+      valid: (fixture) => ({ unreadOnly: false, before: fixture.notificationId + 1, limit: 10 }),
+    },
+    [NotificationsEvent.Read]: {
+      input: 'validated',
+      why: '{ id }: a positive integer',
+      fields: { id: { type: 'integer', required: true } },
+      valid: (fixture) => ({ id: fixture.notificationId }),
+    },
+    [NotificationsEvent.ReadAll]: {
+      input: 'ignored',
+      why: "takes no input: it marks the caller's whole inbox read, whatever it is sent",
+      fields: {},
+      valid: () => ({}),
+    },
+    [NotificationsEvent.Sync]: {
+      input: 'validated',
+      why: '{ afterId, limit? }: afterId 0 or more',
+      fields: {
+        afterId: { type: 'integer', required: true },
+        limit: { type: 'integer', required: false },
+      },
+      valid: () => ({ afterId: 0, limit: 10 }),
+    },
+  },
 } as const satisfies {
   '/': Record<keyof SessionsClientEvents, EventSpec>;
   [CHAT_NAMESPACE]: Record<keyof ChatClientEvents, EventSpec>;
   [PRESENCE_NAMESPACE]: Record<keyof PresenceClientEvents, EventSpec>;
+  [NOTIFICATIONS_NAMESPACE]: Record<keyof NotificationsClientEvents, EventSpec>;
 };
 
 export type MatrixNamespace = keyof typeof CLIENT_EVENT_TABLE;
@@ -271,10 +351,6 @@ const STRING_LIST_WRONG_VALUES: readonly { label: string; value: unknown }[] = [
   { label: 'an array holding null', value: [null] },
   { label: 'an array holding an empty string', value: [''] },
   { label: 'an array holding a 200 KB string', value: [HUGE_STRING] },
-  {
-    label: `an array of ${PresenceLimits.maxIdsPerCall + 1} ids`,
-    value: Array.from({ length: PresenceLimits.maxIdsPerCall + 1 }, (_, index) => `user-${index}`),
-  },
 ];
 
 const WRONG_VALUES: Record<FieldSpec['type'], readonly { label: string; value: unknown }[]> = {
@@ -291,8 +367,21 @@ const WRONG_VALUES: Record<FieldSpec['type'], readonly { label: string; value: u
     { label: 'an operator object', value: { $gt: 0 } },
     { label: 'an array', value: [1, 2] },
   ],
+  boolean: [
+    { label: 'a string', value: 'true' },
+    { label: 'a number', value: 1 },
+    { label: 'an operator object', value: { $ne: null } },
+    { label: 'an array', value: [true] },
+  ],
   'string[]': STRING_LIST_WRONG_VALUES,
 };
+
+/** The wrong values of a field: those of its type, and too many items for a list. */
+function wrongValuesOf(spec: FieldSpec): readonly { label: string; value: unknown }[] {
+  return spec.type === 'string[]'
+    ? [...WRONG_VALUES[spec.type], tooManyItems(spec)]
+    : WRONG_VALUES[spec.type];
+}
 
 /** Every malformed variant of an event's payload, derived from its fields and valid payload. */
 export function malformedPayloads(row: EventSpec): MalformedCase[] {
@@ -313,7 +402,7 @@ export function malformedPayloads(row: EventSpec): MalformedCase[] {
     { name: 'a 200 KB string as the payload', args: () => [HUGE_STRING] },
   ];
   for (const [field, spec] of fields) {
-    for (const { label, value } of WRONG_VALUES[spec.type]) {
+    for (const { label, value } of wrongValuesOf(spec)) {
       cases.push({
         name: `${field} as ${label}`,
         args: (fixture) => [{ ...row.valid(fixture), [field]: value }],

@@ -3,6 +3,7 @@ import type { DatabaseDialect } from '../database.service.js';
 import { createChatTables } from './0001-create-chat-tables.js';
 import { addMessageSeq } from './0002-add-message-seq.js';
 import { createUserPresence } from './0003-create-user-presence.js';
+import { createNotifications } from './0004-create-notifications.js';
 
 /**
  * Migrations live in code rather than in globbed files so that they run the same from `src/`
@@ -17,6 +18,7 @@ export class InCodeMigrationProvider implements MigrationProvider {
       '0001-create-chat-tables': createChatTables(this.dialect),
       '0002-add-message-seq': addMessageSeq(this.dialect),
       '0003-create-user-presence': createUserPresence(),
+      '0004-create-notifications': createNotifications(this.dialect),
     });
   }
 }
