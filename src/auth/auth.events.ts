@@ -12,7 +12,42 @@ export const AuthEvent = {
   Replaced: 'session:replaced',
   /** server → client, before a flooding socket is closed. */
   RateLimited: 'rate_limited',
+  /** client → server on `/`, ack → who the connection is (`Whoami`). */
+  Whoami: 'auth:whoami',
 } as const;
+
+/** `auth:whoami` and `GET /api/auth/me`: the caller as the server sees it. */
+export interface Whoami {
+  userId: string;
+  roles: string[];
+  /** Absent over HTTP for a token without a `sid` claim. */
+  sessionId?: string;
+  /** Sockets only. */
+  connectionId?: string;
+  /** ISO-8601. */
+  expiresAt: string;
+  /** HTTP only: the verified claims the server used. */
+  claims?: Record<string, unknown>;
+}
+
+/** `POST /api/auth/logout`. */
+export interface LogoutRequest {
+  /** Every session of the user, not only this one. */
+  everywhere?: boolean;
+}
+
+export interface LogoutResult {
+  /** The sessions revoked; their connections close on every instance. */
+  sessionIds: string[];
+}
+
+/** `POST /api/auth/dev-token` (development server, loopback callers only). */
+export interface DevTokenRequest {
+  sub: string;
+  roles?: string[];
+  /** Seconds, or a duration such as `'15m'`, `'1h'`. */
+  ttl?: string | number;
+}
 
 export interface AuthenticatedPayload {
   userId: string;

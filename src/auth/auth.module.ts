@@ -4,9 +4,12 @@ import { PassportModule } from '@nestjs/passport';
 import { RestRateLimits } from '../common/rest-rate-limits.js';
 import { RedisService } from '../redis/redis.service.js';
 import { AccessGuard } from './access.guard.js';
+import { AuthController } from './auth.controller.js';
+import { AuthGateway } from './auth.gateway.js';
 import { JwtStrategy } from './jwt.strategy.js';
 import { RedisRevocationStore } from './redis-revocation.store.js';
 import { MemoryRevocationStore, RevocationStore } from './revocation.store.js';
+import { SessionRevoker } from './session-revoker.js';
 import { SocketAuthenticator } from './socket-authenticator.js';
 import { TokenAdmission } from './token-admission.js';
 import { TokenVerifier } from './token-verifier.js';
@@ -14,11 +17,14 @@ import { TokenVerifier } from './token-verifier.js';
 @Global()
 @Module({
   imports: [PassportModule, DiscoveryModule],
+  controllers: [AuthController],
   providers: [
+    AuthGateway,
     TokenVerifier,
     TokenAdmission,
     JwtStrategy,
     SocketAuthenticator,
+    SessionRevoker,
     RestRateLimits,
     { provide: APP_GUARD, useClass: AccessGuard },
     {
@@ -28,6 +34,13 @@ import { TokenVerifier } from './token-verifier.js';
       inject: [RedisService],
     },
   ],
-  exports: [TokenVerifier, TokenAdmission, SocketAuthenticator, RevocationStore, RestRateLimits],
+  exports: [
+    TokenVerifier,
+    TokenAdmission,
+    SocketAuthenticator,
+    SessionRevoker,
+    RevocationStore,
+    RestRateLimits,
+  ],
 })
 export class AuthModule {}

@@ -45,12 +45,14 @@ export class JwtStrategy extends PassportStrategy(RequestTokenStrategy, 'jwt') {
       );
     }
     try {
-      const { verified } = await this.admission.admit(rawToken);
+      const { verified, fingerprint } = await this.admission.admit(rawToken);
       return {
         userId: verified.userId,
         sessionId: verified.sessionId,
         roles: verified.roles,
         expiresAt: verified.expiresAt,
+        tokenFingerprint: fingerprint,
+        claims: verified.claims,
       };
     } catch (error) {
       if (error instanceof AuthenticationFailure) throw AppError.unauthenticated(error.code, error.message);

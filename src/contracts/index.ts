@@ -9,6 +9,7 @@ import type {
   DisconnectNotice,
   RefreshRequest,
   RefreshResult,
+  Whoami,
 } from '../auth/auth.events.js';
 import type { AckResponse, Envelope } from '../common/envelope.js';
 import type { ErrorBody } from '../common/error-codes.js';
@@ -66,6 +67,7 @@ export interface SessionsServerEvents extends CommonServerEvents {
 }
 
 export interface SessionsClientEvents extends CommonClientEvents {
+  'auth:whoami': (request: Record<string, never>, ack: Ack<Whoami>) => void;
   'sessions:count': (request: Record<string, never>, ack: Ack<SessionsCountPayload>) => void;
   'sessions:list': (request: { page?: number; limit?: number }, ack: Ack<SessionsListResult>) => void;
   ping: (request: Record<string, never>, ack: Ack<PongPayload>) => void;

@@ -1,12 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { AppConfig } from '../config/app-config.js';
-import { ServerEvents } from '../realtime/server-events.js';
-import { AuthEvent } from '../auth/auth.events.js';
 import type { Principal } from '../auth/principal.js';
-import { RevocationStore } from '../auth/revocation.store.js';
+import { SessionRevoker } from '../auth/session-revoker.js';
 import { Role } from '../auth/roles.js';
 import { ConnectionRegistry } from '../connections/connection-registry.js';
-import { envelope } from '../common/envelope.js';
 import { AppError } from '../common/errors.js';
 import type { ConnectionRecord } from '../connections/connection.types.js';
 import type { SessionsListResult, SessionView } from './sessions.events.js';
@@ -17,9 +13,7 @@ const DEFAULT_PAGE_SIZE = 50;
 export class SessionsService {
   constructor(
     private readonly registry: ConnectionRegistry,
-    private readonly revocations: RevocationStore,
-    private readonly config: AppConfig,
-    private readonly serverEvents: ServerEvents,
+    private readonly revoker: SessionRevoker,
   ) {}
 
   countActive(): Promise<number> {
@@ -52,34 +46,15 @@ export class SessionsService {
     if (!isAdmin && !ownsLiveSession && !isCallersOwnToken) {
       throw AppError.notFound(`No session ${sessionId} of yours`);
     }
-    const latestExpiry = Math.max(
-      Date.now() + this.config.auth.revocationTtlS * 1000,
-      isCallersOwnToken ? caller.expiresAt : 0,
-      ...connections.map((record) => Date.parse(record.tokensExpireAt)),
+    const disconnected = await this.revoker.revoke(
+      {
+        sessionId,
+        ...(isCallersOwnToken ? { userId: caller.userId, alsoValidUntil: caller.expiresAt } : {}),
+        revokedBy: ownsLiveSession || isCallersOwnToken ? 'user' : 'admin',
+      },
+      connections,
     );
-    const tokenFingerprints = [...new Set(connections.flatMap((record) => record.tokenFingerprints))];
-    try {
-      await this.revocations.revoke({ sessionId, tokenFingerprints }, latestExpiry);
-    } finally {
-      this.registry.disconnect({
-        sessionId,
-        reason: 'revoked',
-        notice: {
-          event: AuthEvent.Revoked,
-          payload: envelope(AuthEvent.Revoked, { reason: 'revoked', sessionId }),
-        },
-      });
-    }
-    const owner = connections[0]?.userId ?? (isCallersOwnToken ? caller.userId : undefined);
-    if (owner !== undefined) {
-      this.serverEvents.emit({
-        type: 'session.revoked',
-        userId: owner,
-        sessionId,
-        data: { sessionId, revokedBy: caller.userId === owner ? 'user' : 'admin' },
-      });
-    }
-    return { sessionId, disconnected: connections.length };
+    return { sessionId, disconnected };
   }
 }
 

@@ -28,6 +28,11 @@ interface RouteSpec {
   /** Express path, exactly as the controllers declare it. */
   path: string;
   public?: boolean;
+  /**
+   * Mapped, but answering 404 to everything on this (non-development) server, before reading
+   * any input: the development token route.
+   */
+  hidden?: boolean;
   admin?: boolean;
   params?: Readonly<Record<string, ParamKind>>;
   body?: {
@@ -46,6 +51,11 @@ const ROUTES: readonly RouteSpec[] = [
   { method: 'get', path: '/api/health', public: true },
   { method: 'get', path: '/api/health/live', public: true },
   { method: 'get', path: '/api/health/ready', public: true },
+  { method: 'get', path: '/api/auth/me' },
+  // Its body is all optional, and a valid one logs the caller out: its bad input is in
+  // test/e2e/auth-surface.e2e-spec.ts.
+  { method: 'post', path: '/api/auth/logout' },
+  { method: 'post', path: '/api/auth/dev-token', public: true, hidden: true },
   { method: 'get', path: '/api/sessions/count' },
   { method: 'get', path: '/api/sessions/me' },
   { method: 'get', path: '/api/sessions', admin: true, query: ['page', 'limit'] },
@@ -174,7 +184,8 @@ const ROUTES: readonly RouteSpec[] = [
 const label = (route: RouteSpec) => `${route.method.toUpperCase()} ${route.path}`;
 const rowsOf = <T extends RouteSpec>(routes: readonly T[]) =>
   routes.map((route) => [label(route), route] as const);
-const PUBLIC = ROUTES.filter((route) => route.public);
+const PUBLIC = ROUTES.filter((route) => route.public && !route.hidden);
+const HIDDEN = ROUTES.filter((route) => route.hidden);
 const PROTECTED = ROUTES.filter((route) => !route.public);
 const WITH_BODY = ROUTES.filter((route) => route.body);
 const WITH_PARAMS = ROUTES.filter((route) => route.params);
@@ -391,6 +402,18 @@ describe('REST abuse (security)', () => {
 
     it.each(rowsOf(PUBLIC))('%s is public', async (_label, route) => {
       expect((await http()[route.method](pathOf(route))).status).toBe(200);
+    });
+
+    it.each(rowsOf(HIDDEN))('%s answers 404 whatever it is sent, valid or not', async (_label, route) => {
+      // (A body that is not JSON is refused by the parser before any route, known or not.)
+      for (const body of [{ sub: 'mallory', roles: ['admin'] }, { sub: 42 }, {}]) {
+        const response = await http()
+          [route.method](pathOf(route))
+          .set('Content-Type', 'application/json')
+          .send(body);
+        expect(response.status).toBe(404);
+        expect(JSON.stringify(response.body)).not.toMatch(/token"\s*:\s*"ey/);
+      }
     });
   });
 

@@ -136,6 +136,12 @@ const refresh: EventSpec = {
 export const CLIENT_EVENT_TABLE = {
   '/': {
     [AuthEvent.Refresh]: refresh,
+    [AuthEvent.Whoami]: {
+      input: 'ignored',
+      why: 'takes no input: it answers who the connection is, whatever it is sent',
+      fields: {},
+      valid: () => ({}),
+    },
     [SessionsEvent.Count]: {
       input: 'ignored',
       why: 'takes no input: it only counts sessions, whatever it is sent',
