@@ -11,6 +11,7 @@ import type {
 import type { SyncRequiredPayload } from '../../src/realtime/realtime.events.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
 import { ackData, stopStarted } from '../support/cluster.js';
+import { Conditions } from '../support/conditions.js';
 import { client, closeAll, connected, nextEvent } from '../support/clients.js';
 import { closeClients, EventsClient } from '../support/events-websocket-client.js';
 import { describeWithPostgres, startPostgres } from '../support/postgres.js';
@@ -39,12 +40,12 @@ const publisher = { Authorization: `Bearer ${signToken({ sub: 'publisher', roles
 /** Everything a `/notifications` socket receives, in order, awaitable. */
 class Received {
   readonly items: { event: string; payload: unknown }[] = [];
-  private readonly waiters = new Set<() => void>();
+  private readonly conditions = new Conditions();
 
   constructor(socket: Socket) {
     socket.onAny((event: string, payload: unknown) => {
       this.items.push({ event, payload });
-      for (const waiter of [...this.waiters]) waiter();
+      this.conditions.changed();
     });
   }
 
@@ -53,20 +54,11 @@ class Received {
   }
 
   until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!condition()) return;
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`${what}: not within ${timeoutMs} ms; received ${JSON.stringify(this.items)}`));
-      }, timeoutMs);
-      this.waiters.add(check);
-      check();
-    });
+    return this.conditions.until(
+      condition,
+      () => `${what}; received ${JSON.stringify(this.items)}`,
+      timeoutMs,
+    );
   }
 }
 

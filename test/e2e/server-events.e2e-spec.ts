@@ -4,6 +4,7 @@ import request from 'supertest';
 import type { PublishedEvent } from '../../src/contracts/index.js';
 import { startApp, type RunningApp } from '../support/app.js';
 import { client, closeAll, connected, refused } from '../support/clients.js';
+import { Conditions } from '../support/conditions.js';
 import { signToken } from '../support/tokens.js';
 
 const REFUSALS = 12;
@@ -31,10 +32,10 @@ describe('events Switchboard publishes about itself (e2e)', () => {
     });
     sockets.push(socket);
     const events: PublishedEvent[] = [];
-    const waiters = new Set<() => void>();
+    const conditions = new Conditions();
     socket.on('event', (event: PublishedEvent) => {
       events.push(event);
-      for (const waiter of [...waiters]) waiter();
+      conditions.changed();
     });
     await connected(socket);
     const ack = (await socket.emitWithAck('subscribe', {
@@ -48,20 +49,11 @@ describe('events Switchboard publishes about itself (e2e)', () => {
       socket,
       events,
       until: (condition, what) =>
-        new Promise((resolve, reject) => {
-          const check = () => {
-            if (!condition(events)) return;
-            waiters.delete(check);
-            clearTimeout(timer);
-            resolve();
-          };
-          const timer = setTimeout(() => {
-            waiters.delete(check);
-            reject(new Error(`${what}: not within 5000 ms; got ${JSON.stringify(events)}`));
-          }, 5000);
-          waiters.add(check);
-          check();
-        }),
+        conditions.until(
+          () => condition(events),
+          () => `${what}; got ${JSON.stringify(events)}`,
+          5000,
+        ),
     };
   }
 

@@ -7,6 +7,7 @@ import {
 } from '../../src/chat/chat.events.js';
 import type { CommonServerEvents } from '../../src/contracts/index.js';
 import { ackData } from './cluster.js';
+import { Conditions } from './conditions.js';
 
 type RecoveringSocket = Socket<ChatServerToClientEvents & CommonServerEvents, ChatClientToServerEvents>;
 
@@ -21,7 +22,7 @@ const SYNC_PAGE_SIZE = 50;
 export class RecoveringChatClient {
   private readonly held = new Map<string, ChatMessage[]>();
   private readonly syncing = new Map<string, Promise<void>>();
-  private readonly waiters = new Set<() => void>();
+  private readonly conditions = new Conditions();
   readonly signals: { reason: string; since: string; syncAfterMs: number }[] = [];
   /** Syncs that failed while the socket was connected. */
   readonly failures: unknown[] = [];
@@ -53,20 +54,7 @@ export class RecoveringChatClient {
 
   /** Resolves once `condition` holds, checked after every change. */
   until(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        if (!condition()) return;
-        this.waiters.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`${what}: not within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.add(check);
-      check();
-    });
+    return this.conditions.until(condition, what, timeoutMs);
   }
 
   private receive(message: ChatMessage): void {
@@ -110,6 +98,6 @@ export class RecoveringChatClient {
   }
 
   private changed(): void {
-    for (const waiter of [...this.waiters]) waiter();
+    this.conditions.changed();
   }
 }
