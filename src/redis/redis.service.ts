@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { connect as connectTls, type TLSSocket } from 'node:tls';
 import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import {
+  AbstractConnector,
+  Cluster,
+  Redis,
+  type ClusterOptions,
+  type RedisOptions,
+  type StandaloneConnectionOptions,
+} from 'ioredis';
 import { AppConfig, RedisTarget } from '../config/app-config.js';
 import { errorMessage } from '../common/failure-log.js';
 
@@ -32,6 +40,7 @@ interface TrackedConnection {
 }
 
 const RECONNECT_MAX_DELAY_MS = 2000;
+const CLUSTER_SLOTS_REFRESH_MS = 2000;
 const COMMAND_TIMEOUT_MS = 2000;
 /** How long start-up waits for a Redis connection before serving degraded. */
 const READY_TIMEOUT_MS = 5000;
@@ -115,6 +124,9 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
               ? {}
               : { enableAutoPipelining: options.enableAutoPipelining }),
             natMap: target.natMap,
+            // After a failover, ioredis learns the new topology only when a command needs a node
+            // it lost; counting a quiet namespace's subscribers (health) would ask stale nodes.
+            slotsRefreshInterval: CLUSTER_SLOTS_REFRESH_MS,
             // With TLS the certificates name the hosts as configured: resolving them to addresses
             // first would fail the certificate check.
             ...(target.tls
@@ -138,7 +150,10 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
       ...(target.username === undefined ? {} : { username: target.username }),
       ...(target.password === undefined ? {} : { password: target.password }),
       ...(target.tls
-        ? { tls: target.tls.caFile === undefined ? {} : { ca: readFileSync(target.tls.caFile) } }
+        ? {
+            tls: target.tls.caFile === undefined ? {} : { ca: readFileSync(target.tls.caFile) },
+            Connector: TlsConnector,
+          }
         : {}),
     };
   }
@@ -231,6 +246,63 @@ export class RedisService implements OnModuleInit, OnApplicationShutdown {
     });
   }
 }
+
+/**
+ * Opens a node's TLS connection as ioredis's own connector does (host, port, family, then the
+ * `tls` options), and keeps listening for the socket's errors as long as it lives. ioredis
+ * listens for a connection's first error only, but a TLS socket can emit two: when ioredis drops
+ * a node whose handshake is under way (its pool does so when a slot refresh fails), the
+ * certificate check fails, then the server's alert arrives. Unheard, that second error ended the
+ * process, e.g. at start with a CA that did not sign the nodes' certificates. ioredis still
+ * handles the first error as before; later ones are the same failure and are dropped.
+ */
+class TlsConnector extends AbstractConnector {
+  private readonly options: StandaloneConnectionOptions;
+
+  constructor(options: unknown) {
+    const standalone = options as StandaloneConnectionOptions;
+    super(standalone.disconnectTimeout ?? TLS_DISCONNECT_TIMEOUT_MS);
+    this.options = standalone;
+  }
+
+  connect(): Promise<TLSSocket> {
+    const { host, port, family, tls } = this.options;
+    this.connecting = true;
+    return new Promise((resolve, reject) => {
+      // As ioredis does: on the next tick, so that a disconnect right after connect wins.
+      process.nextTick(() => {
+        if (!this.connecting) {
+          reject(new Error(CONNECTION_CLOSED));
+          return;
+        }
+        let stream: TLSSocket;
+        try {
+          stream = connectTls({
+            ...(port === undefined ? {} : { port }),
+            ...(host === undefined ? {} : { host }),
+            ...(family === undefined ? {} : { family }),
+            ...tls,
+          });
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+          return;
+        }
+        let first = true;
+        stream.on('error', (error: Error) => {
+          if (first) this.firstError = error;
+          first = false;
+        });
+        this.stream = stream;
+        resolve(stream);
+      });
+    });
+  }
+}
+
+/** ioredis's default `disconnectTimeout`, should its options lack one. */
+const TLS_DISCONNECT_TIMEOUT_MS = 2000;
+/** The message of ioredis's own error for a connection closed before it opened. */
+const CONNECTION_CLOSED = 'Connection is closed.';
 
 /**
  * On a Redis Cluster a PING goes to any node and succeeds while the cluster refuses every key

@@ -1,4 +1,4 @@
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -327,6 +327,154 @@ describeWithRedisCluster('a Redis Cluster that requires a password (REDIS_PASSWO
     START_TIMEOUT_MS,
   );
 });
+
+/**
+ * Nodes that announce endpoints this host cannot use, as inside a container network: each one a
+ * name that never resolves (`.invalid`) and the port it would have in its container, 6379. The
+ * nodes still reach one another (the cluster bus keeps the addresses it learned), and a client
+ * seeded with the nodes' real addresses learns the announced ones from `CLUSTER SLOTS`.
+ *
+ * Announcing an unroutable IP instead (`cluster-announce-ip 10.255.255.1`) would not do on one
+ * host: the nodes use the announced IP for the cluster bus too, lose their links to one another
+ * (`CLUSTER NODES` shows them `disconnected`) and could no longer detect a failure.
+ */
+describeWithRedisCluster(
+  'a Redis Cluster whose nodes announce unreachable addresses (REDIS_CLUSTER_NAT_MAP)',
+  () => {
+    const ANNOUNCED_PORT = 6379;
+    const announcedHost = (index: number) => `node-${index}.switchboard-nat.invalid`;
+    let cluster: TestRedisCluster | undefined;
+    let databaseDir: string | undefined;
+    const starting: Promise<AppProcess>[] = [];
+    const sockets: Socket[] = [];
+
+    function startInstance(serverId: string, env: Record<string, string>): Promise<AppProcess> {
+      const instance = startAppProcess({ serverId, env: { ...CLUSTER_ENV, ...env } });
+      starting.push(instance);
+      return instance;
+    }
+
+    beforeAll(async () => {
+      const started = await startRedisCluster();
+      cluster = started;
+      for (const [index] of started.ports.entries()) {
+        await started.command(index, 'config', 'set', 'cluster-announce-hostname', announcedHost(index));
+        await started.command(index, 'config', 'set', 'cluster-announce-port', String(ANNOUNCED_PORT));
+        await started.command(index, 'config', 'set', 'cluster-preferred-endpoint-type', 'hostname');
+      }
+      // Until every node hands out the announced endpoints alone, for every slot.
+      const expected = started.ports.map((_, index) => `${announcedHost(index)}:${ANNOUNCED_PORT}`).sort();
+      await pollUntil(
+        () => Promise.all(started.ports.map((port) => slotEndpoints(port))),
+        (views) => views.every((view) => JSON.stringify(view) === JSON.stringify(expected)),
+        {
+          what: 'the announced endpoints in every node’s CLUSTER SLOTS',
+          timeoutMs: AGREEMENT_LIMIT_MS * 3,
+          intervalMs: 50,
+        },
+      );
+      // The nodes still reach one another: they gossip over the addresses they already knew.
+      await started.waitForOk();
+      databaseDir = await mkdtemp(joinPath(tmpdir(), 'switchboard-redis-nat-db-'));
+    }, START_TIMEOUT_MS);
+
+    afterAll(async () => {
+      await closeAll(sockets);
+      await stopStarted(starting);
+      await cluster?.stop();
+      if (databaseDir) await rm(databaseDir, { recursive: true, force: true });
+    }, START_TIMEOUT_MS);
+
+    it(
+      'delivers across instances through the mapped addresses',
+      async () => {
+        if (!cluster || !databaseDir) throw new Error('the Redis Cluster is not started');
+        const natMap = cluster.ports
+          .map((port, index) => `${announcedHost(index)}:${ANNOUNCED_PORT}=127.0.0.1:${port}`)
+          .join(',');
+        const env = {
+          REDIS_CLUSTER_NODES: cluster.nodes,
+          REDIS_CLUSTER_NAT_MAP: natMap,
+          DATABASE_URL: `sqlite:${joinPath(databaseDir, 'shared.db')}`,
+        };
+        // One after the other: the first one creates the shared database's schema.
+        const a = await startInstance('nat-a', env);
+        const b = await startInstance('nat-b', env);
+        for (const instance of [a, b]) {
+          await pollUntil(
+            () => readiness(instance),
+            ({ body }) => body.status === 'ok',
+            { what: `readiness of ${instance.serverId}`, timeoutMs: AGREEMENT_LIMIT_MS, intervalMs: 50 },
+          );
+        }
+
+        const join = async (instance: AppProcess, userId: string) => {
+          const socket = client(instance.url, '/chat', {
+            auth: { token: signToken({ sub: userId }) },
+          }) as ChatSocket;
+          sockets.push(socket);
+          const inbox = new ChatInbox(socket);
+          await connected(socket);
+          return { userId, socket, inbox };
+        };
+        const alice = await join(a, newUser('alice'));
+        const bob = await join(b, newUser('bob'));
+        const created = await request(a.url)
+          .post('/api/chats')
+          .set(bearer(signToken({ sub: alice.userId })))
+          .send({ participantIds: [bob.userId] });
+        expect(created.status).toBe(201);
+        const chat = dataOf<Chat>(created);
+        await bob.inbox.waitFor(ChatEvent.ChatCreated, ({ id }) => id === chat.id, DELIVERY_LIMIT_MS);
+        const sent = ackData(
+          await alice.socket.emitWithAck(ChatEvent.SendMessage, {
+            chatId: chat.id,
+            content: 'through the NAT map',
+            clientId: randomUUID(),
+          }),
+        );
+        const delivered = await bob.inbox.waitFor(
+          ChatEvent.NewMessage,
+          ({ id }) => id === sent.id,
+          DELIVERY_LIMIT_MS,
+        );
+        expect(delivered.data).toEqual(sent);
+      },
+      START_TIMEOUT_MS,
+    );
+
+    it(
+      'reports degraded, not ok, without the map: the seed nodes answer, the announced ones do not',
+      async () => {
+        if (!cluster) throw new Error('the Redis Cluster is not started');
+        const instance = await startInstance('nat-unmapped', { REDIS_CLUSTER_NODES: cluster.nodes });
+        const { status, body } = await readiness(instance);
+        expect(status).toBe(200);
+        expect(body.status).toBe('degraded');
+        expect(body.checks.redis.status).toBe('down');
+        expect(instance.running).toBe(true);
+      },
+      START_TIMEOUT_MS,
+    );
+  },
+);
+
+/** `host:port` of every master in the `CLUSTER SLOTS` answer of the node at `port`, sorted. */
+async function slotEndpoints(port: number): Promise<string[]> {
+  const connection = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
+  try {
+    await connection.connect();
+    const slots = await connection.cluster('SLOTS');
+    return slots
+      .map(([first, , master]) => {
+        if (!master) throw new Error(`no master for the slots from ${first}`);
+        return `${master[0]}:${master[1]}`;
+      })
+      .sort();
+  } finally {
+    connection.disconnect();
+  }
+}
 
 /** Readiness of `instance`, status and body. */
 async function readiness(instance: AppProcess): Promise<{ status: number; body: HealthBody }> {
