@@ -12,6 +12,8 @@ COPY package.json package-lock.json ./
 RUN npm install --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY src ./src
+# The AsyncAPI document the build ships beside the server (nest-cli.json `assets`).
+COPY docs/asyncapi.json ./docs/
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim AS runtime

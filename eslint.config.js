@@ -1,6 +1,7 @@
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import { defineConfig, globalIgnores } from 'eslint/config';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
@@ -58,6 +59,11 @@ export default defineConfig(
     // Tool configuration in plain JavaScript sits outside the TypeScript project.
     files: ['**/*.{js,mjs,cjs}'],
     extends: [tseslint.configs.disableTypeChecked],
+  },
+  {
+    // The admin console's page: ES modules run by the browser as they are (no build step).
+    files: ['src/console/public/**/*.js'],
+    languageOptions: { globals: globals.browser },
   },
   prettier,
 );

@@ -19,7 +19,11 @@ const shared = {
   extensionsToTreatAsEsm: ['.ts'],
   moduleFileExtensions: ['ts', 'js', 'json'],
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    // The package's own name, as the example host app imports it: the sources, not `dist/`.
+    '^switchboard$': '<rootDir>/src/index.ts',
+  },
   testTimeout: TEST_TIMEOUT_MS,
 };
 
@@ -29,7 +33,8 @@ const project = (displayName, testMatch) => ({ ...shared, displayName, testMatch
 /**
  * One project per kind of suite, chosen with `--selectProjects` (see the `test:*` scripts):
  * unit tests need nothing; e2e and security start the app in process (and `dist/` for the few
- * that spawn it); contract and cluster need real servers (PostgreSQL, Redis).
+ * that spawn it); contract and cluster need real servers (PostgreSQL, Redis); browser drives the
+ * admin console in Debian's Chromium (`/usr/bin/chromium`, or `CHROMIUM_PATH`).
  * @type {import('jest').Config}
  */
 export default {
@@ -40,5 +45,9 @@ export default {
     project('contract', '<rootDir>/test/contract/**/*.contract-spec.ts'),
     project('cluster', '<rootDir>/test/cluster/**/*.cluster-spec.ts'),
     project('security', '<rootDir>/test/security/**/*.security-spec.ts'),
+    // Packs the project and installs the tarball into a CommonJS host app (test/package): slow,
+    // in a project of its own so that CI runs it beside the others.
+    project('package', '<rootDir>/test/package/**/*.package-spec.ts'),
+    project('browser', '<rootDir>/test/browser/**/*.browser-spec.ts'),
   ],
 };

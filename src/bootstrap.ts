@@ -2,19 +2,20 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import helmet from 'helmet';
 import { AppModule } from './app.module.js';
-import { SocketAuthenticator } from './auth/socket-authenticator.js';
+import { serveApiDocs } from './api-docs/api-docs.js';
 import { AppConfig } from './config/app-config.js';
 import type { AppModuleOptions } from './app.module.js';
-import { RealtimeIoAdapter } from './realtime/realtime-io.adapter.js';
+import { setupSwitchboard } from './embedding/setup.js';
 import { OriginPolicy } from './realtime/origin-policy.js';
 import { ClientAddresses } from './common/client-address.js';
 import { NodeEnv } from './config/environment.js';
+import { serveConsole } from './console/console.assets.js';
+import { AppLogger } from './observability/app-logger.js';
+import { httpLogging } from './observability/http-logging.js';
 
 export interface CreateAppOptions extends AppModuleOptions {
   logger?: false | ('fatal' | 'error' | 'warn' | 'log' | 'debug' | 'verbose')[];
 }
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'] as const;
 
 /**
  * Helmet's defaults (everything from this origin, no plugins, no inline script, framing by this
@@ -36,26 +37,23 @@ const CONTENT_SECURITY_POLICY = {
 export async function createApp(options: CreateAppOptions = {}): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(await AppModule.forRoot(options), {
     bufferLogs: true,
-    logger: options.logger,
     bodyParser: false,
   });
   const config = app.get(AppConfig);
-  if (options.logger === undefined) {
-    app.useLogger(
-      LOG_LEVELS.slice(0, LOG_LEVELS.indexOf(config.server.logLevel as (typeof LOG_LEVELS)[number]) + 1),
-    );
-  } else {
-    app.flushLogs();
-  }
+  // JSON lines through pino (LOG_LEVEL, or `options.logger`); what Nest buffered while booting too.
+  const logger = app.get(AppLogger);
+  app.useLogger(logger);
+  // First of all, so that every request gets its line, those refused by what follows included.
+  app.use(httpLogging(logger.pino));
   // Ahead of the body parser, so that its refusals (413, malformed JSON) carry the headers too.
   app.disable('x-powered-by');
   app.use(helmet({ contentSecurityPolicy: CONTENT_SECURITY_POLICY }));
+  serveConsole(app);
+  await serveApiDocs(app);
   app.useBodyParser('json', { limit: config.limits.maxPayloadBytes });
   app.set('trust proxy', app.get(ClientAddresses).trust);
   const origins = new OriginPolicy(config.limits.corsOrigins, config.env === NodeEnv.Development);
   app.enableCors({ origin: (origin, callback) => callback(null, origins.allows(origin)), credentials: true });
-  const adapter = new RealtimeIoAdapter(app, [app.get(SocketAuthenticator)]);
-  await adapter.connectToRedis();
-  app.useWebSocketAdapter(adapter);
+  await setupSwitchboard(app);
   return app;
 }

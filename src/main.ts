@@ -35,7 +35,9 @@ async function main(): Promise<void> {
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   if (config.auth.key.kind === 'secret' && config.auth.key.generated) {
-    logger.warn(`Development mode: no JWT key configured, using a local secret.\n${demoTokenBanner(config)}`);
+    logger.warn('Development mode: no JWT key configured, using a local secret');
+    // To the terminal, not into the log, which never carries a token (a scrubber would mask them).
+    process.stdout.write(`${demoTokenBanner(config)}\n`);
   }
   logger.log(
     `Listening on http://${config.server.host}:${port} as server ${config.server.serverId} ` +

@@ -2,6 +2,7 @@ import {
   Body,
   Controller,
   Get,
+  Header,
   HttpCode,
   HttpStatus,
   Injectable,
@@ -11,7 +12,6 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import type { Request } from 'express';
-import { ClientAddresses } from '../common/client-address.js';
 import { AppError } from '../common/errors.js';
 import { ok, type ApiResponse } from '../common/http-response.js';
 import { AppConfig } from '../config/app-config.js';
@@ -21,26 +21,24 @@ import type { LogoutResult, Whoami } from './auth.events.js';
 import { CurrentUser } from './current-user.decorator.js';
 import { mintToken } from './dev-credentials.js';
 import { DevTokenDto, LogoutDto } from './dto/auth.dto.js';
+import { isDirectLoopbackRequest } from './loopback.js';
 import type { Principal } from './principal.js';
 import { SessionRevoker } from './session-revoker.js';
 
-/** Addresses of this machine: development tokens are handed only to a developer sitting at it. */
-const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
-
 /**
- * Answers like an unknown route unless the server runs in development and the caller is on this
- * machine: as a guard, before the body is even validated, so nothing tells the route exists.
+ * Answers like an unknown route unless the server runs in development, can mint tokens, and the
+ * request comes straight from this machine (see `isDirectLoopbackRequest`): as a guard, before
+ * the body is even validated, so nothing tells the route exists.
  */
 @Injectable()
 class DevelopmentLoopbackOnly implements CanActivate {
-  constructor(
-    private readonly config: AppConfig,
-    private readonly addresses: ClientAddresses,
-  ) {}
+  constructor(private readonly config: AppConfig) {}
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<Request>();
-    if (this.config.env === NodeEnv.Development && LOOPBACK.has(this.addresses.of(request))) return true;
+    const { env, auth } = this.config;
+    if (env === NodeEnv.Development && auth.key.kind === 'secret' && isDirectLoopbackRequest(request))
+      return true;
     throw AppError.notFound(`Cannot ${request.method} ${request.path}`);
   }
 }
@@ -80,6 +78,7 @@ export class AuthController {
   @UseGuards(DevelopmentLoopbackOnly)
   @Post('dev-token')
   @HttpCode(HttpStatus.OK)
+  @Header('Cache-Control', 'no-store')
   devToken(@Body() body: DevTokenDto): ApiResponse<{ token: string }> {
     return ok('Development token', { token: mintToken(this.config, body) });
   }

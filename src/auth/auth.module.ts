@@ -1,9 +1,8 @@
 import { Global, Module } from '@nestjs/common';
-import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
+import { DiscoveryModule } from '@nestjs/core';
 import { PassportModule } from '@nestjs/passport';
 import { RestRateLimits } from '../common/rest-rate-limits.js';
 import { RedisService } from '../redis/redis.service.js';
-import { AccessGuard } from './access.guard.js';
 import { AuthController } from './auth.controller.js';
 import { AuthGateway } from './auth.gateway.js';
 import { JwtStrategy } from './jwt.strategy.js';
@@ -14,6 +13,10 @@ import { SocketAuthenticator } from './socket-authenticator.js';
 import { TokenAdmission } from './token-admission.js';
 import { TokenVerifier } from './token-verifier.js';
 
+/**
+ * Tokens, handshake authentication, revocation, `/api/auth` and `auth:*`. The app-wide guard
+ * (`AccessGuard`, `@Roles`, `@Public`) is registered by `SwitchboardModule`, over what it covers.
+ */
 @Global()
 @Module({
   imports: [PassportModule, DiscoveryModule],
@@ -26,7 +29,6 @@ import { TokenVerifier } from './token-verifier.js';
     SocketAuthenticator,
     SessionRevoker,
     RestRateLimits,
-    { provide: APP_GUARD, useClass: AccessGuard },
     {
       provide: RevocationStore,
       useFactory: (redis: RedisService) =>

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { Injectable, Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown, OnModuleInit, Optional } from '@nestjs/common';
 import { DiscoveryService, Reflector } from '@nestjs/core';
 import type { RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Socket } from 'socket.io';
@@ -31,6 +31,7 @@ import { ServerEvents } from '../realtime/server-events.js';
 import { FailureLog, guarded } from '../common/failure-log.js';
 import { describeShapeProblem, payloadShapeProblem } from '../common/payload-shape.js';
 import type { SocketHooks } from '../realtime/realtime-io.adapter.js';
+import { Telemetry } from '../observability/telemetry.js';
 import { GATEWAY_NAMESPACE_KEY, ROLES_KEY } from './auth.metadata.js';
 import { AuthEvent, type RefreshResult } from './auth.events.js';
 import { RefreshRequestDto } from './dto/refresh.dto.js';
@@ -72,6 +73,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
     redis: RedisService,
     private readonly clock: Clock,
     private readonly serverEvents: ServerEvents,
+    @Optional() private readonly telemetry: Telemetry = Telemetry.none,
   ) {
     this.expiries = new ExpirySchedule<ConnectionState>(
       guarded('expire a connection', (connection: ConnectionState) => this.expire(connection)),
@@ -164,6 +166,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
   openEndpoint(endpoint: ConnectionEndpoint): void {
     const { connection } = endpoint;
     const isFirstEndpoint = connection.endpoints.size === 0;
+    this.telemetry.endpointOpened(endpoint);
     this.registry.register(endpoint);
     if (!isFirstEndpoint) return;
     const { identity } = connection;
@@ -183,6 +186,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
 
   /** Forgets an endpoint that closed; with the last one of its connection, the expiry goes too. */
   closeEndpoint(endpoint: ConnectionEndpoint): void {
+    this.telemetry.endpointClosed(endpoint);
     this.registry.unregister(endpoint);
     if (endpoint.connection.endpoints.size === 0) this.expiries.cancel(endpoint.connection);
   }
@@ -215,6 +219,7 @@ export class SocketAuthenticator implements OnModuleInit, OnApplicationShutdown,
   /** Says who was refused and why (never the token), for admins' event streams; answers the refusal. */
   private refused(request: IncomingMessage, refusal: HandshakeError): HandshakeError {
     const flooding = refusal.code === 'RATE_LIMITED';
+    this.telemetry.handshakeRefused(refusal.code);
     this.serverEvents.emit({
       type: flooding ? 'security.rate_limit.exceeded' : 'authentication.login.failed',
       address: this.addresses.of(request),

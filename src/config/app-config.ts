@@ -46,6 +46,8 @@ export class AppConfig {
     readonly shutdownGraceMs: number;
     /** Which proxies may name the client in X-Forwarded-For (behind a load balancer). */
     readonly trustProxy: TrustProxy;
+    /** Whether the API documents are served (`API_DOCS`; by default, everywhere but production). */
+    readonly apiDocs: boolean;
   };
   readonly auth!: {
     readonly key: JwtKeySource;
@@ -100,6 +102,14 @@ export class AppConfig {
     /** Stored notifications are deleted after this many days. */
     readonly retentionDays: number;
   };
+  readonly admin!: {
+    /** `/admin` sockets are sent `stats` this often. */
+    readonly statsMs: number;
+  };
+  readonly metrics!: {
+    /** Scrapers send it as a Bearer token to read `GET /metrics`; unset, only admins can. */
+    readonly token?: string;
+  };
   readonly database!: DatabaseTarget;
   readonly chat!: {
     readonly maxContentLength: number;
@@ -126,6 +136,7 @@ export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOp
       logLevel: env.LOG_LEVEL,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
       trustProxy: parseTrustProxy(env.TRUST_PROXY),
+      apiDocs: env.API_DOCS ?? env.NODE_ENV !== NodeEnv.Production,
     },
     auth: {
       key,
@@ -183,6 +194,8 @@ export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOp
       chatMaxMembers: env.PRESENCE_CHAT_MAX_MEMBERS,
       maxSubscriptions: env.PRESENCE_MAX_SUBSCRIPTIONS,
     },
+    admin: { statsMs: env.ADMIN_STATS_MS },
+    metrics: { token: env.METRICS_TOKEN },
     database: databaseTarget(env),
     chat: { maxContentLength: env.CHAT_MAX_CONTENT, typingIdleMs: env.CHAT_TYPING_IDLE_MS },
   };

@@ -80,12 +80,25 @@ export class EnvironmentVariables {
   @IsIn(['fatal', 'error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL = 'log';
 
+  /** A Bearer token that lets a scraper read `GET /metrics` without a JWT (admins use theirs). */
+  @Optional()
+  @Matches(/^\S{16,}$/, { message: 'METRICS_TOKEN must be at least 16 characters, without spaces' })
+  METRICS_TOKEN?: string;
+
   @Integer(0)
   SHUTDOWN_GRACE_MS = 10000;
 
   /** `false`, `true` (one hop), a hop count, or a comma-separated list of proxy addresses/CIDRs. */
   @IsString()
   TRUST_PROXY = 'false';
+
+  /** `/api/docs`, `/api/docs-json`, `/api/asyncapi.json`; when unset, served everywhere but in production. */
+  @Transform(({ value }: { value: unknown }) =>
+    value === 'true' ? true : value === 'false' ? false : emptyToUndefined({ value }),
+  )
+  @IsOptional()
+  @IsBoolean({ message: 'API_DOCS must be true or false' })
+  API_DOCS?: boolean;
 
   @Optional()
   @IsString()
@@ -226,6 +239,10 @@ export class EnvironmentVariables {
 
   @Integer(1, 36500)
   NOTIFICATIONS_RETENTION_DAYS = 90;
+
+  /** How often `/admin` sockets are sent `stats` (docs/protocol.md, Admin). */
+  @Integer(100, 3600000)
+  ADMIN_STATS_MS = 2000;
 
   @IsIn(['all', 'shared-chats'])
   PRESENCE_VISIBILITY: 'all' | 'shared-chats' = 'all';

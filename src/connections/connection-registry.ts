@@ -38,6 +38,9 @@ const DISCONNECT_CHANNEL = 'registry:disconnect';
 export class ConnectionRegistry implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ConnectionRegistry.name);
   private readonly local = new Map<string, ConnectionState>();
+  /** This instance's endpoints per namespace (or door path), and its users' connection counts. */
+  private readonly endpointsByNamespace = new Map<string, number>();
+  private readonly localUsers = new Map<string, number>();
   private readonly instanceId: string;
   private heartbeatTimer?: NodeJS.Timeout;
   private missedWrites = false;
@@ -104,9 +107,13 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
    */
   register(endpoint: ConnectionEndpoint): void {
     const { connection } = endpoint;
-    connection.endpoints.add(endpoint);
+    if (!connection.endpoints.has(endpoint)) {
+      connection.endpoints.add(endpoint);
+      bump(this.endpointsByNamespace, endpoint.namespace, 1);
+    }
     const isNew = !this.local.has(connection.identity.connectionId);
     this.local.set(connection.identity.connectionId, connection);
+    if (isNew) bump(this.localUsers, connection.identity.userId, 1);
     const record = this.recordOf(connection);
     if (!isNew) {
       void this.write('update a connection', () => this.store.update(record));
@@ -130,7 +137,7 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
    */
   unregister(endpoint: ConnectionEndpoint): void {
     const { connection } = endpoint;
-    connection.endpoints.delete(endpoint);
+    if (connection.endpoints.delete(endpoint)) bump(this.endpointsByNamespace, endpoint.namespace, -1);
     const connectionId = connection.identity.connectionId;
     if (!this.local.has(connectionId) || this.realtime.isClosing) return;
     const record = this.recordOf(connection);
@@ -139,6 +146,7 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
       return;
     }
     this.local.delete(connectionId);
+    bump(this.localUsers, connection.identity.userId, -1);
     void this.write(
       'remove a connection',
       async () => (await this.store.remove(record)).userConnections,
@@ -187,7 +195,22 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
 
   /** The users with a connection on this instance. */
   localUserIds(): string[] {
-    return [...new Set([...this.local.values()].map((connection) => connection.identity.userId))];
+    return [...this.localUsers.keys()];
+  }
+
+  /** How many users have a connection on this instance; kept as connections come and go. */
+  get localUserCount(): number {
+    return this.localUsers.size;
+  }
+
+  /** This instance's endpoints per namespace (a plain WebSocket under its path); kept as they come and go. */
+  localEndpointCounts(): Record<string, number> {
+    return Object.fromEntries(this.endpointsByNamespace);
+  }
+
+  /** This instance's connections, e.g. for something sent once to each of them. */
+  localConnections(): IterableIterator<ConnectionState> {
+    return this.local.values();
   }
 
   get serverId(): string {
@@ -311,6 +334,13 @@ export class ConnectionRegistry implements OnApplicationBootstrap, OnApplication
       return undefined;
     }
   }
+}
+
+/** Adds `delta` to a count, forgetting the key at 0. */
+function bump(counts: Map<string, number>, key: string, delta: number): void {
+  const count = (counts.get(key) ?? 0) + delta;
+  if (count > 0) counts.set(key, count);
+  else counts.delete(key);
 }
 
 /** Tells every endpoint of the connection, then closes them (each closes on its own transport). */

@@ -13,9 +13,10 @@ export interface SocketIdentity {
 
 /**
  * Why the server closes an endpoint: the token expired, the session was revoked (by its user or
- * an admin), a newer connection replaced it (`SESSION_POLICY=single`), or it flooded events.
+ * an admin), a newer connection replaced it (`SESSION_POLICY=single`), it flooded events, or an
+ * admin disconnected its user (who may connect again).
  */
-export type CloseReason = 'expired' | 'revoked' | 'replaced' | 'flood';
+export type CloseReason = 'expired' | 'revoked' | 'replaced' | 'flood' | 'disconnected';
 
 /**
  * One transport endpoint of a connection, whatever its transport: a Socket.IO namespace socket

@@ -24,6 +24,7 @@ import type {
 } from '../notifications/notifications.events.js';
 import type { PongPayload, SessionsCountPayload, SessionsListResult } from '../sessions/sessions.events.js';
 import type { SyncRequiredPayload } from '../realtime/realtime.events.js';
+import type { AdminClientToServerEvents, AdminServerToClientEvents } from '../admin/admin.events.js';
 
 export * from '../auth/auth.events.js';
 export * from '../sessions/sessions.events.js';
@@ -31,15 +32,19 @@ export * from '../chat/chat.events.js';
 export * from '../presence/presence.events.js';
 export * from '../notifications/notifications.events.js';
 export * from '../realtime/realtime.events.js';
+export * from '../admin/admin.events.js';
 export type { AckFailure, AckResponse, AckSuccess, Envelope } from '../common/envelope.js';
 export type { AuthFailureCode, ErrorBody, ErrorCode, HandshakeErrorCode } from '../common/error-codes.js';
 export { AUTH_FAILURE_CODES, ERROR_CODES, HANDSHAKE_ERROR_CODES } from '../common/error-codes.js';
 
 type Ack<T> = (response: AckResponse<T>) => void;
 
+/** `system`: the instance shuts down, an admin broadcast, or an admin closing the connection. */
 export interface SystemNotice {
   message: string;
-  level: 'info' | 'warning' | 'critical';
+  level: 'info' | 'success' | 'warning' | 'error' | 'critical';
+  /** An admin broadcast's, when it has one. */
+  title?: string;
 }
 
 /** Server → client events every namespace carries. */
@@ -92,3 +97,10 @@ export type PresenceClientEvents = CommonClientEvents & PresenceClientToServerEv
  */
 export type NotificationsServerEvents = CommonServerEvents & NotificationsServerToClientEvents;
 export type NotificationsClientEvents = CommonClientEvents & NotificationsClientToServerEvents;
+
+/**
+ * Namespace `/admin` (role `admin`): `stats` on connect and every `ADMIN_STATS_MS`, every
+ * `admin.*`, `security.*`, `session.*` and `system.*` event as `event`, and the admin actions.
+ */
+export type AdminServerEvents = CommonServerEvents & AdminServerToClientEvents;
+export type AdminClientEvents = CommonClientEvents & AdminClientToServerEvents;

@@ -1,5 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
+import { EnabledFeatures } from '../config/features.js';
 import { DatabaseService } from './database.service.js';
 
 /**
@@ -11,8 +12,10 @@ import { DatabaseService } from './database.service.js';
   providers: [
     {
       provide: DatabaseService,
-      useFactory: (config: AppConfig) => DatabaseService.connect(config.database),
-      inject: [AppConfig],
+      // Only the chosen features' tables (every feature's when nothing says which).
+      useFactory: (config: AppConfig, features?: EnabledFeatures) =>
+        DatabaseService.connect(config.database, features),
+      inject: [AppConfig, { token: EnabledFeatures, optional: true }],
     },
   ],
   exports: [DatabaseService],

@@ -3,9 +3,18 @@ import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Logger, type OnApplicationShutdown } from '@nestjs/common';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Dialect } from 'kysely';
+import {
+  DEFAULT_MIGRATION_TABLE,
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  type Dialect,
+} from 'kysely';
 import pg, { type CustomTypesConfig } from 'pg';
 import type { DatabaseTarget } from '../config/app-config.js';
+import type { EnabledFeatures } from '../config/features.js';
 import { AppError } from '../common/errors.js';
 import { ErrorTranslatingDialect } from './error-translating-dialect.js';
 import { InCodeMigrationProvider } from './migrations/index.js';
@@ -40,11 +49,14 @@ export class DatabaseService implements OnApplicationShutdown {
     readonly dialect: DatabaseDialect,
   ) {}
 
-  /** Opens the database and applies pending migrations; fails if either is impossible. */
-  static async connect(target: DatabaseTarget): Promise<DatabaseService> {
+  /**
+   * Opens the database and applies the pending migrations of `features` (every feature's when
+   * absent); fails if either is impossible.
+   */
+  static async connect(target: DatabaseTarget, features?: EnabledFeatures): Promise<DatabaseService> {
     const db = new Kysely<DatabaseSchema>({ dialect: new ErrorTranslatingDialect(createDialect(target)) });
     try {
-      await migrateToLatest(db, target.kind);
+      await migrateToLatest(db, target.kind, features);
     } catch (error) {
       await db.destroy();
       throw error;
@@ -124,8 +136,14 @@ function parseSafeInteger(value: string): number {
   return parsed;
 }
 
-async function migrateToLatest(db: Kysely<DatabaseSchema>, dialect: DatabaseDialect): Promise<void> {
-  const migrator = new Migrator({ db, provider: new InCodeMigrationProvider(dialect) });
+async function migrateToLatest(
+  db: Kysely<DatabaseSchema>,
+  dialect: DatabaseDialect,
+  features: EnabledFeatures | undefined,
+): Promise<void> {
+  const provider = new InCodeMigrationProvider(dialect, { features, applied: await appliedMigrations(db) });
+  // A feature chosen after others ran theirs has migrations named before theirs: allowed.
+  const migrator = new Migrator({ db, provider, allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   for (const result of results ?? []) {
     if (result.status === 'Success') logger.log(`Applied migration ${result.migrationName}`);
@@ -135,6 +153,16 @@ async function migrateToLatest(db: Kysely<DatabaseSchema>, dialect: DatabaseDial
   throw new Error(failed ? `Database migration ${failed} failed` : 'Database migration failed', {
     cause: error,
   });
+}
+
+/** The migrations this database already ran (none when Kysely's table does not exist yet). */
+async function appliedMigrations(db: Kysely<DatabaseSchema>): Promise<string[]> {
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  if (!tables.some((table) => table.name === DEFAULT_MIGRATION_TABLE)) return [];
+  const { rows } = await sql<{
+    name: string;
+  }>`select name from ${sql.table(DEFAULT_MIGRATION_TABLE)}`.execute(db);
+  return rows.map((row) => row.name);
 }
 
 async function withTimeout<T>(operation: Promise<T>, timeoutMs: number): Promise<T> {

@@ -10,7 +10,32 @@ import type {
   QueryResult,
   TransactionSettings,
 } from 'kysely';
+import { performance } from 'node:perf_hooks';
 import { translateDatabaseError } from './database-errors.js';
+
+/** Told each query's kind (Kysely's node kind, e.g. `SelectQueryNode`) and how long it took. */
+export type QueryDurationListener = (kind: string, seconds: number) => void;
+
+const queryDurationListeners = new Set<QueryDurationListener>();
+
+/**
+ * Times every query of every database this process opened (metrics). Returns the function that
+ * stops it. Without listeners, queries are not timed at all.
+ */
+export function onQueryDuration(listener: QueryDurationListener): () => void {
+  queryDurationListeners.add(listener);
+  return () => queryDurationListeners.delete(listener);
+}
+
+async function timed<T>(compiledQuery: CompiledQuery, operation: () => Promise<T>): Promise<T> {
+  const startedAt = performance.now();
+  try {
+    return await operation();
+  } finally {
+    const seconds = (performance.now() - startedAt) / 1000;
+    for (const listener of queryDurationListeners) listener(compiledQuery.query.kind, seconds);
+  }
+}
 
 async function translatingErrors<T>(operation: () => Promise<T>): Promise<T> {
   try {
@@ -24,7 +49,8 @@ class ErrorTranslatingConnection implements DatabaseConnection {
   constructor(readonly inner: DatabaseConnection) {}
 
   executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    return translatingErrors(() => this.inner.executeQuery<R>(compiledQuery));
+    const execute = () => translatingErrors(() => this.inner.executeQuery<R>(compiledQuery));
+    return queryDurationListeners.size === 0 ? execute() : timed(compiledQuery, execute);
   }
 
   async *streamQuery<R>(

@@ -89,6 +89,26 @@ export interface PublishReceiptsTable {
   created_at: EpochMillis;
 }
 
+/** One admin action (docs/protocol.md, Admin); rows are only ever inserted. */
+export interface AdminAuditTable {
+  /** Global autoincrement, never reused: the audit page's cursor. */
+  id: Generated<number>;
+  /** The admin's user id. */
+  actor_id: string;
+  /** `user.disconnected`, `broadcast`, `session.revoked`. */
+  action: string;
+  /** The user or session acted on; null for a broadcast. */
+  target: string | null;
+  reason: string | null;
+  /** JSON text of what else the action said and found. */
+  details: string;
+  /** The admin's client address. */
+  address: string | null;
+  /** `socket` or `rest`. */
+  via: string;
+  created_at: EpochMillis;
+}
+
 /** The whole database, as Kysely sees it. Every query in the code base is typed from this. */
 export interface DatabaseSchema {
   chats: ChatsTable;
@@ -100,4 +120,5 @@ export interface DatabaseSchema {
   notification_reads: NotificationReadsTable;
   notification_read_cursors: NotificationReadCursorsTable;
   publish_receipts: PublishReceiptsTable;
+  admin_audit: AdminAuditTable;
 }

@@ -269,7 +269,7 @@ export class EventsWebSocketDoor
       refuseHttp(socket, 503, 'SERVICE_UNAVAILABLE', 'The server is shutting down; reconnect');
       return;
     }
-    if (!this.originPolicy.allows(request.headers.origin)) {
+    if (!this.originPolicy.allows(request.headers.origin, request.headers.host)) {
       this.serverEvents.emit(originRefused(request.headers.origin, this.addresses.of(request)));
       refuseHttp(socket, 403, 'FORBIDDEN', 'This origin may not open a WebSocket here');
       return;

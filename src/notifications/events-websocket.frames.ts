@@ -63,6 +63,7 @@ export const CLOSE_REASON_CODES: Readonly<Record<CloseReason, string>> = {
   revoked: 'AUTH_REVOKED',
   replaced: 'SESSION_REPLACED',
   flood: 'RATE_LIMITED',
+  disconnected: 'DISCONNECTED',
 };
 
 /** A refused handshake's close code: capacity refusals may succeed later, the others will not. */

@@ -35,6 +35,9 @@ export abstract class PresenceStateStore {
   /** Every user announced online, leaving ones included. */
   abstract onlineUsers(): Promise<string[]>;
 
+  /** How many users `onlineUsers` would list, without listing them (metrics, on each scrape). */
+  abstract countOnline(): Promise<number>;
+
   /** Of `userIds`, those announced online (leaving ones included). */
   abstract onlineAmong(userIds: readonly string[]): Promise<Set<string>>;
 
@@ -86,6 +89,10 @@ export class MemoryPresenceStateStore extends PresenceStateStore {
 
   onlineUsers(): Promise<string[]> {
     return Promise.resolve([...this.online]);
+  }
+
+  countOnline(): Promise<number> {
+    return Promise.resolve(this.online.size);
   }
 
   onlineAmong(userIds: readonly string[]): Promise<Set<string>> {

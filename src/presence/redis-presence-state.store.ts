@@ -65,6 +65,10 @@ export class RedisPresenceStateStore extends PresenceStateStore {
     return this.redis.smembers(this.onlineKey);
   }
 
+  countOnline(): Promise<number> {
+    return this.redis.scard(this.onlineKey);
+  }
+
   async onlineAmong(userIds: readonly string[]): Promise<Set<string>> {
     if (userIds.length === 0) return new Set();
     const members = await this.redis.smismember(this.onlineKey, ...userIds);

@@ -38,6 +38,30 @@ describe('OriginPolicy', () => {
     expect(development.allows('http://localhost.evil.com')).toBe(false);
   });
 
+  it("allows the server's own origin, the one naming the Host the request was sent to", () => {
+    expect(policy.allows('http://127.0.0.1:3000', '127.0.0.1:3000')).toBe(true);
+    expect(policy.allows('https://switchboard.example.net', 'switchboard.example.net')).toBe(true);
+    expect(policy.allows('https://switchboard.example.net', 'Switchboard.Example.Net:443')).toBe(true);
+    expect(policy.allows('http://[::1]:3000', '[::1]:3000')).toBe(true);
+    // Through a proxy that passes its host name alone (nginx's `$host`).
+    expect(policy.allows('http://localhost:8080', 'localhost')).toBe(true);
+  });
+
+  it('refuses a foreign origin whatever the Host, and an own origin changed or malformed', () => {
+    expect(policy.allows('https://evil.example.net', 'switchboard.example.net')).toBe(false);
+    expect(policy.allows('http://127.0.0.1:3001', '127.0.0.1:3000')).toBe(false);
+    expect(policy.allows('https://switchboard.example.net', 'switchboard.example.net:80')).toBe(false);
+    expect(policy.allows('http://localhost:3000', '127.0.0.1:3000')).toBe(false);
+    expect(policy.allows('https://switchboard.example.net', 'evil.net@switchboard.example.net')).toBe(false);
+    expect(policy.allows('https://switchboard.example.net', 'switchboard.example.net/x')).toBe(false);
+    expect(policy.allows('https://127.0.0.1:3000/', '127.0.0.1:3000:80')).toBe(false);
+    expect(policy.allows('https://evil.net@switchboard.example.net', 'switchboard.example.net')).toBe(false);
+    expect(policy.allows('https://switchboard.example.net/path', 'switchboard.example.net')).toBe(false);
+    expect(policy.allows('ws://switchboard.example.net', 'switchboard.example.net')).toBe(false);
+    expect(policy.allows('null', 'null')).toBe(false);
+    expect(policy.allows('https://switchboard.example.net', '')).toBe(false);
+  });
+
   it('allows everything with *', () => {
     expect(new OriginPolicy(['*'], false).allows('https://anything.example')).toBe(true);
   });

@@ -22,14 +22,44 @@ export class OriginPolicy {
     }
   }
 
-  allows(origin: string | undefined): boolean {
+  /**
+   * With `host` (the request's `Host` header), the server's own origin passes too: a page this
+   * server serves (the admin console) connecting back to it, whatever the list says. A foreign
+   * page cannot claim it: its browser sends its own origin, which names another host.
+   */
+  allows(origin: string | undefined, host?: string): boolean {
     if (origin === undefined || origin === '') return true;
     if (this.allowAll) return true;
     const normalized = normalize(origin);
     if (this.exact.has(normalized)) return true;
+    if (host !== undefined && isOriginOfHost(normalized, host)) return true;
     if (this.allowLocalhost && LOCALHOST_ORIGIN.test(normalized)) return true;
     return this.patterns.some((pattern) => pattern.test(normalized));
   }
+}
+
+/**
+ * Whether `origin` is exactly `http(s)://<host>`, `host` being a `Host` header: the same host name
+ * and, when the header names a port, the same port (an origin's default one implied). A header
+ * without a port is what a proxy passing its own host name sends (nginx's `$host`): the name
+ * decides.
+ */
+function isOriginOfHost(origin: string, host: string): boolean {
+  const requested = host.trim().toLowerCase();
+  let url: URL;
+  let target: URL;
+  try {
+    url = new URL(origin);
+    target = new URL(`http://${requested}`);
+  } catch {
+    return false;
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== origin) return false;
+  if (target.host === '' || `${target.username}${target.password}${target.search}${target.hash}` !== '')
+    return false;
+  if (target.pathname !== '/' || target.hostname !== url.hostname) return false;
+  const port = /:(\d+)$/.exec(requested)?.[1];
+  return port === undefined || Number(port) === Number(url.port || (url.protocol === 'https:' ? 443 : 80));
 }
 
 function normalize(origin: string): string {

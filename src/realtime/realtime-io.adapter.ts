@@ -9,6 +9,7 @@ import type { Socket as EngineSocket } from 'engine.io';
 import type { Namespace, Server, ServerOptions, Socket } from 'socket.io';
 import { AppConfig } from '../config/app-config.js';
 import { NodeEnv } from '../config/environment.js';
+import { EnabledFeatures } from '../config/features.js';
 import { RedisService, waitUntilReady, type RedisClient } from '../redis/redis.service.js';
 import {
   dispatchLast,
@@ -28,9 +29,21 @@ import { DeliveryPathWatch } from './delivery-path.watch.js';
 import { originRefused, ServerEvents } from './server-events.js';
 import { OutboundBufferWatch } from './outbound-buffer.watch.js';
 import { PreAuthAdmission } from './preauth-admission.js';
+import { RealtimeCounters } from './realtime-counters.js';
 import { RealtimeServer } from './realtime-server.js';
+import { Telemetry } from '../observability/telemetry.js';
+import { countBroadcasts } from '../observability/broadcast-count.js';
 
 const handlerFailures = new FailureLog('GatewayDispatch');
+
+/** The application's features: every one unless `SwitchboardModule` was told which. */
+function enabledFeaturesOf(app: INestApplicationContext): EnabledFeatures {
+  try {
+    return app.get(EnabledFeatures, { strict: false });
+  } catch {
+    return new EnabledFeatures();
+  }
+}
 
 /**
  * How the sharded adapter (Redis Cluster) maps broadcasts to channels. 'static' uses one channel
@@ -68,6 +81,10 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
   private readonly deliveryPath: DeliveryPathWatch;
   private readonly serverEvents: ServerEvents;
   private readonly addresses: ClientAddresses;
+  private readonly counters: RealtimeCounters;
+  private readonly telemetry: Telemetry;
+  /** Whether the notifications feature's `/ws/events` door serves upgrades beside Engine.IO. */
+  private readonly eventsDoor: boolean;
   private readonly adapterClients: RedisClient[] = [];
   private readonly namespaceRoutes = new WeakMap<Namespace, NamespaceRoutes>();
   /** Per socket, the Observable answers still running; see `follow`. */
@@ -92,8 +109,11 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     });
     this.outbound = new OutboundBufferWatch(limits.maxOutboundBufferBytes);
     this.deliveryPath = new DeliveryPathWatch(app.get(DeliveryGaps), this.realtime, app.get(Clock));
+    this.eventsDoor = enabledFeaturesOf(app).has('notifications');
     this.serverEvents = app.get(ServerEvents);
     this.addresses = app.get(ClientAddresses);
+    this.telemetry = app.get(Telemetry);
+    this.counters = app.get(RealtimeCounters);
   }
 
   /** Opens the adapter's Redis connections; waits briefly so the app listens with them ready. */
@@ -121,9 +141,9 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     const server = super.createIOServer(port, {
       ...options,
       serveClient: false,
-      // Upgrades to other paths are not Engine.IO's to end: the plain-WebSocket door takes
-      // /ws/events, and refuses the rest (EventsWebSocketDoor).
-      destroyUpgrade: false,
+      // Upgrades to other paths are not Engine.IO's to end where the plain-WebSocket door takes
+      // /ws/events and refuses the rest (EventsWebSocketDoor); without notifications, Engine.IO does.
+      destroyUpgrade: !this.eventsDoor,
       maxHttpBufferSize: limits.maxPayloadBytes,
       parser: boundedParser(limits.maxPayloadBytes),
       connectTimeout: limits.handshakeTimeoutMs,
@@ -148,7 +168,10 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     server.engine.use(this.preAuth.middleware);
     server.engine.on(
       'connection',
-      guarded('track a transport connection', (connection: EngineSocket) => this.preAuth.opened(connection)),
+      guarded('track a transport connection', (connection: EngineSocket) => {
+        this.preAuth.opened(connection);
+        connection.on('packetCreate', this.counters.countOutbound);
+      }),
     );
     this.outbound.start(server.engine);
     server.engine.once('close', () => this.outbound.stop());
@@ -162,6 +185,7 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
   /** Called for each socket and gateway; the namespace's table learns a gateway once. */
   addGatewayRoutes(socket: Socket, handlers: readonly MessageMappingProperties[], gateway: object): void {
     this.routesOf(socket.nsp).add(gateway, handlers);
+    this.telemetry.learnHandlers(gateway, handlers);
   }
 
   /** Nest's disconnect hook, without the wrapper closure and `once` state per socket and gateway. */
@@ -189,7 +213,9 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
       guarded('dispatch an event', (packet: unknown[], next: (error?: Error) => void) => {
         // As Socket.IO does for its listeners: nothing reaches a handler once the socket is gone.
         if (!socket.connected) return next();
+        this.counters.eventsIn += 1;
         const event = packet[0];
+        this.telemetry.eventIn(event);
         const matches = routes.get(event);
         if (matches) {
           for (const route of matches) this.dispatch(socket, route, packet);
@@ -211,6 +237,7 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
       ack?: unknown;
     };
     const replyTo = handler.isAckHandledManually ? undefined : ack;
+    const receivedAt = typeof replyTo === 'function' ? performance.now() : 0;
     let result: unknown;
     try {
       result = handler.callback.call(gateway, socket, data, ack);
@@ -223,13 +250,13 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
         // Nest's binding ends a socket's streams at its disconnect: a late answer is dropped.
         if (!socket.connected) return;
         if (!isObservable(response)) {
-          this.reply(socket, response, replyTo);
+          this.reply(socket, response, replyTo, packet[0], receivedAt);
           return;
         }
         this.follow(
           socket,
           response.subscribe({
-            next: (value) => this.reply(socket, value, replyTo),
+            next: (value) => this.reply(socket, value, replyTo, packet[0], receivedAt),
             error: (error: unknown) => handlerFailures.error('Gateway handler', error),
           }),
         );
@@ -272,11 +299,23 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     return routes;
   }
 
-  private reply(socket: Socket, response: unknown, ack: unknown): void {
+  /** `received` and `receivedAt` (`performance.now()`) time the answer to the event's ack. */
+  private reply(
+    socket: Socket,
+    response: unknown,
+    ack: unknown,
+    received: unknown,
+    receivedAt: number,
+  ): void {
     if (response === undefined || response === null) return;
     const { event, data } = response as { event?: unknown; data?: unknown };
-    if (typeof event === 'string') socket.emit(event, data);
-    else if (typeof ack === 'function') (ack as (value: unknown) => void)(response);
+    if (typeof event === 'string') {
+      socket.emit(event, data);
+      this.telemetry.eventOut(event);
+    } else if (typeof ack === 'function') {
+      (ack as (value: unknown) => void)(response);
+      this.telemetry.ackAnswered(received, receivedAt);
+    }
   }
 
   /**
@@ -285,6 +324,7 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
    * be installed would receive events that reach no handler: it is closed instead.
    */
   private protect(namespace: Namespace): void {
+    countBroadcasts(namespace, this.telemetry);
     namespace.on('connection', (socket: Socket) => this.preAuth.settle(socket.conn));
     namespace.on(
       'connection',
@@ -309,8 +349,11 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
       callback('SERVER_SHUTTING_DOWN', false);
       return;
     }
-    const allowed = this.originPolicy.allows(request.headers.origin);
-    if (!allowed) this.serverEvents.emit(originRefused(request.headers.origin, this.addresses.of(request)));
+    const allowed = this.originPolicy.allows(request.headers.origin, request.headers.host);
+    if (!allowed) {
+      this.telemetry.handshakeRefused('FORBIDDEN_ORIGIN');
+      this.serverEvents.emit(originRefused(request.headers.origin, this.addresses.of(request)));
+    }
     callback(allowed ? null : 'FORBIDDEN_ORIGIN', allowed);
   }
 }

@@ -28,8 +28,9 @@ export class RealtimeServer implements OnApplicationBootstrap, BeforeApplication
     if (this.server) return;
     throw new Error(
       "Switchboard's Socket.IO adapter is not installed, so sockets would connect without authentication. " +
-        "Build the application with createApp() from Switchboard's bootstrap (it installs RealtimeIoAdapter), " +
-        'or call app.useWebSocketAdapter(new RealtimeIoAdapter(app, [app.get(SocketAuthenticator)])) before app.init()/listen().',
+        "In the application's main.ts, call `await setupSwitchboard(app)` (import { setupSwitchboard } from 'switchboard') " +
+        'after NestFactory.create() and before app.listen() or app.init(). ' +
+        "(The standalone server's createApp() does it.)",
     );
   }
 

@@ -109,7 +109,7 @@ describe('the Auth module’s own routes and events (e2e)', () => {
       const response = await http()
         .post('/api/auth/logout')
         .set('Authorization', `Bearer ${signToken({ sub: newUser('dave') })}`)
-        .send(body as object);
+        .send(body);
       expect(response.status).toBe(400);
       expect(response.body).toMatchObject({ code: 'VALIDATION_FAILED' });
     });

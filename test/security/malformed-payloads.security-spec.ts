@@ -1,5 +1,6 @@
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
+import { AdminEvent, type AuditPage } from '../../src/admin/admin.events.js';
 import { ChatEvent } from '../../src/chat/chat.events.js';
 import type { Chat, ChatMessage, MessagePage } from '../../src/chat/chat.types.js';
 import type { ErrorBody } from '../../src/common/errors.js';
@@ -77,6 +78,10 @@ describe('malformed payloads on every client → server event (security)', () =>
         ok: true,
         data: [expect.objectContaining({ userId: USER, online: true, connections: expect.any(Number) })],
       });
+    },
+    '/admin': async (socket) => {
+      const reply = await ask(socket, AdminEvent.GetStats, [{}]);
+      expect(reply).toEqual({ ok: true, data: expect.objectContaining({ server: expect.any(Object) }) });
     },
     '/notifications': async (socket) => {
       const reply = await ask(socket, NotificationsEvent.List, [{ limit: 1 }]);
@@ -289,6 +294,12 @@ describe('malformed payloads on every client → server event (security)', () =>
       const inbox = await inboxOf(USER);
       expect(inbox.notifications.map((notification) => notification.id)).toEqual([fixture.notificationId]);
       expect((await inboxOf(PEER)).notifications).toEqual([]);
+    });
+
+    it('recorded no admin action: nothing was disconnected, broadcast or revoked', async () => {
+      const response = await http().get('/api/admin/audit').set(bearer(USER, ROLES));
+      expect(response.status).toBe(200);
+      expect((response.body as { data: AuditPage }).data).toEqual({ entries: [], hasMore: false });
     });
 
     it('left Object.prototype unpolluted', () => {

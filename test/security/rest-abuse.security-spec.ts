@@ -40,6 +40,8 @@ interface RouteSpec {
     valid: (fixture: RestFixture) => Record<string, unknown>;
   };
   query?: readonly string[];
+  /** The `data` a 200 answers for an unknown user id (default: an offline user's presence). */
+  unknownUser?: Record<string, unknown>;
 }
 
 /**
@@ -56,6 +58,7 @@ const ROUTES: readonly RouteSpec[] = [
   // test/e2e/auth-surface.e2e-spec.ts.
   { method: 'post', path: '/api/auth/logout' },
   { method: 'post', path: '/api/auth/dev-token', public: true, hidden: true },
+  // The admin console's demo token (src/console): development, this machine, only.
   { method: 'get', path: '/api/sessions/count' },
   { method: 'get', path: '/api/sessions/me' },
   { method: 'get', path: '/api/sessions', admin: true, query: ['page', 'limit'] },
@@ -179,6 +182,62 @@ const ROUTES: readonly RouteSpec[] = [
   { method: 'get', path: '/api/notifications/unread-count' },
   { method: 'post', path: '/api/notifications/read-all' },
   { method: 'post', path: '/api/notifications/:id/read', params: { id: 'messageId' } },
+  { method: 'get', path: '/api/admin/stats', admin: true },
+  { method: 'get', path: '/api/admin/connections', admin: true, query: ['page', 'limit'] },
+  { method: 'get', path: '/api/admin/users', admin: true, query: ['page', 'limit'] },
+  {
+    method: 'get',
+    path: '/api/admin/users/:userId/status',
+    admin: true,
+    params: { userId: 'userId' },
+    unknownUser: {
+      userId: expect.any(String),
+      online: false,
+      connections: 0,
+      status: 'offline',
+      lastSeenAt: null,
+      sessions: [],
+    },
+  },
+  // An unknown user has nothing to close: the answer says so (and the audit log keeps the try).
+  {
+    method: 'delete',
+    path: '/api/admin/users/:userId/connections',
+    admin: true,
+    params: { userId: 'userId' },
+    unknownUser: {
+      userId: expect.any(String),
+      disconnected: 0,
+      revokedSessions: [],
+      auditId: expect.any(Number),
+    },
+  },
+  {
+    method: 'post',
+    path: '/api/admin/broadcast',
+    admin: true,
+    body: {
+      fields: {
+        level: { type: 'string', required: true },
+        title: { type: 'string', required: false },
+        message: { type: 'string', required: true },
+      },
+      valid: () => ({ level: 'info', title: 'never', message: 'must never be broadcast' }),
+    },
+  },
+  { method: 'get', path: '/api/admin/audit', admin: true, query: ['before', 'limit'] },
+  // Prometheus text (src/observability); a scraper's METRICS_TOKEN is tested in metrics.e2e-spec.ts.
+  { method: 'get', path: '/metrics', admin: true },
+  // The API documents (src/api-docs): outside Nest's routing, without a token, unless API_DOCS
+  // turns them off (as production does by default). Swagger UI answers its LICENSE with 404.
+  { method: 'get', path: '/api/docs', public: true },
+  { method: 'get', path: '/api/docs/', public: true },
+  { method: 'get', path: '/api/docs/index.html', public: true },
+  { method: 'get', path: '/api/docs/swagger-ui-init.js', public: true },
+  { method: 'get', path: '/api/docs/docs/swagger-ui-init.js', public: true },
+  { method: 'get', path: '/api/docs/LICENSE', public: true, hidden: true },
+  { method: 'get', path: '/api/docs-json', public: true },
+  { method: 'get', path: '/api/asyncapi.json', public: true },
 ];
 
 const label = (route: RouteSpec) => `${route.method.toUpperCase()} ${route.path}`;
@@ -516,7 +575,12 @@ describe('REST abuse (security)', () => {
       if (kind === 'userId' && response.status === 200) {
         expect(response.body).toEqual({
           message: expect.any(String),
-          data: { userId: expect.any(String), status: 'offline', online: false, lastSeenAt: null },
+          data: route.unknownUser ?? {
+            userId: expect.any(String),
+            status: 'offline',
+            online: false,
+            lastSeenAt: null,
+          },
         });
       } else {
         expectError(response, kind === 'userId' ? [400] : [400, 404]);

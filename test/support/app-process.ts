@@ -77,7 +77,7 @@ export class WatchedProcess {
         outcome();
       };
       const onLine = (line: string) => {
-        const match = line.match(pattern);
+        const match = line.match(pattern) ?? logMessageOf(line)?.match(pattern);
         if (match) settle(() => resolve(match));
       };
       const timer = setTimeout(
@@ -123,6 +123,20 @@ export class WatchedProcess {
     this.lines.push(line);
     if (this.lines.length > OUTPUT_LINES_KEPT) this.lines.shift();
     for (const listener of [...this.lineListeners]) listener(line);
+  }
+}
+
+/**
+ * The message of a JSON log line (the app logs JSON lines), where quotes are not escaped: a
+ * pattern written against the message text matches it.
+ */
+function logMessageOf(line: string): string | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const { msg } = JSON.parse(line) as { msg?: unknown };
+    return typeof msg === 'string' ? msg : undefined;
+  } catch {
+    return undefined;
   }
 }
 

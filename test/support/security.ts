@@ -1,7 +1,9 @@
 import { createHmac } from 'node:crypto';
+import { ADMIN_NAMESPACE, AdminEvent } from '../../src/admin/admin.events.js';
 import { AuthEvent } from '../../src/auth/auth.events.js';
 import { CHAT_NAMESPACE, ChatEvent } from '../../src/chat/chat.events.js';
 import type {
+  AdminClientEvents,
   ChatClientEvents,
   NotificationsClientEvents,
   PresenceClientEvents,
@@ -309,11 +311,48 @@ export const CLIENT_EVENT_TABLE = {
       valid: () => ({ afterId: 0, limit: 10 }),
     },
   },
+  // The valid payloads name nobody real: even accepted, they would touch no one.
+  [ADMIN_NAMESPACE]: {
+    [AuthEvent.Refresh]: refresh,
+    [AdminEvent.GetStats]: {
+      input: 'ignored',
+      why: 'takes no input: it answers the stats, whatever it is sent',
+      fields: {},
+      valid: () => ({}),
+    },
+    [AdminEvent.DisconnectUser]: {
+      input: 'validated',
+      why: '{ userId, reason?, revoke? }',
+      fields: {
+        userId: { type: 'string', required: true },
+        reason: { type: 'string', required: false },
+        revoke: { type: 'boolean', required: false },
+      },
+      valid: () => ({ userId: 'matrix-nobody', reason: 'must never be audited', revoke: false }),
+    },
+    [AdminEvent.Broadcast]: {
+      input: 'validated',
+      why: '{ level, title?, message }: level info, success, warning, error or critical',
+      fields: {
+        level: { type: 'string', required: true },
+        title: { type: 'string', required: false },
+        message: { type: 'string', required: true },
+      },
+      valid: () => ({ level: 'info', title: 'never', message: 'must never be broadcast' }),
+    },
+    [AdminEvent.RevokeSession]: {
+      input: 'validated',
+      why: '{ sessionId }',
+      fields: { sessionId: { type: 'string', required: true } },
+      valid: () => ({ sessionId: 'matrix-no-such-session' }),
+    },
+  },
 } as const satisfies {
   '/': Record<keyof SessionsClientEvents, EventSpec>;
   [CHAT_NAMESPACE]: Record<keyof ChatClientEvents, EventSpec>;
   [PRESENCE_NAMESPACE]: Record<keyof PresenceClientEvents, EventSpec>;
   [NOTIFICATIONS_NAMESPACE]: Record<keyof NotificationsClientEvents, EventSpec>;
+  [ADMIN_NAMESPACE]: Record<keyof AdminClientEvents, EventSpec>;
 };
 
 export type MatrixNamespace = keyof typeof CLIENT_EVENT_TABLE;
