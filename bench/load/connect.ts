@@ -95,7 +95,7 @@ export async function connectFleet(
 }
 
 /** 127.0.x.y, a new one every `perAddress` connections, so no address runs out of ports. */
-function sourceAddress(client: number, perAddress: number): string {
+export function sourceAddress(client: number, perAddress: number): string {
   const slot = Math.floor(client / perAddress);
   return `127.0.${1 + Math.floor(slot / 254)}.${1 + (slot % 254)}`;
 }
