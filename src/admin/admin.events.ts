@@ -2,6 +2,8 @@ import type { AckResponse, Envelope } from '../common/envelope.js';
 import type { NotificationLevel, PublishedEvent } from '../notifications/notifications.events.js';
 
 export const ADMIN_NAMESPACE = '/admin';
+/** The plain-WebSocket door of the admin stream: `stats` and `event` frames as on `/admin`. */
+export const ADMIN_WEBSOCKET_PATH = '/ws/admin';
 
 /** Events of the `/admin` namespace, role `admin` (docs/protocol.md, Admin). */
 export const AdminEvent = {

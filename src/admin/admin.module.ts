@@ -7,6 +7,7 @@ import { AdminAuditRepository } from './admin-audit.repository.js';
 import { AdminStatsService } from './admin-stats.service.js';
 import { AdminController } from './admin.controller.js';
 import { AdminGateway } from './admin.gateway.js';
+import { AdminWebSocketPath } from './admin-websocket.path.js';
 import { AdminService } from './admin.service.js';
 import {
   InstanceStatsStore,
@@ -19,7 +20,7 @@ import { KyselyAdminAuditRepository } from './kysely-admin-audit.repository.js';
 const RECORD_KEPT_FOR_TTLS = 3;
 
 /**
- * Administration over `/admin` and `/api/admin` (role `admin`): cluster stats, the admin event
+ * Administration over `/admin`, `/ws/admin` and `/api/admin` (role `admin`): cluster stats, the admin event
  * stream, disconnecting users, broadcasts, revoking sessions, and the audit log of it all.
  * Importing modules use `AdminService` and `AdminStatsService`.
  */
@@ -30,6 +31,7 @@ const RECORD_KEPT_FOR_TTLS = 3;
     AdminService,
     AdminStatsService,
     AdminGateway,
+    AdminWebSocketPath,
     { provide: AdminAuditRepository, useClass: KyselyAdminAuditRepository },
     {
       provide: InstanceStatsStore,

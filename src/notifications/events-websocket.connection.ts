@@ -29,11 +29,10 @@ export interface EventsWebSocketHost {
 const TEXT = { binary: false } as const;
 
 /**
- * One plain WebSocket of `/ws/events`: an endpoint of its connection in the registry (listed,
+ * One plain WebSocket of `/ws/events` (or another path of its door, `/ws/admin`): an endpoint of its connection in the registry (listed,
  * revoked, kicked, expired through it) and a subscriber of the event router.
  */
 export class EventsWebSocketConnection implements ConnectionEndpoint, EventSubscriber {
-  readonly namespace = EVENTS_WEBSOCKET_PATH;
   /** The per-connection window of `RATE_LIMIT_EVENTS_PER_S`, as a socket's. */
   readonly rate: EventRateWindow = newEventRateWindow();
   /** Whether the peer answered the last protocol ping. */
@@ -45,6 +44,8 @@ export class EventsWebSocketConnection implements ConnectionEndpoint, EventSubsc
     readonly ws: WebSocket,
     readonly connection: ConnectionState,
     private readonly host: EventsWebSocketHost,
+    /** The path it was opened on (`/ws/events`, `/ws/admin`): its namespace in the registry. */
+    readonly namespace: string = EVENTS_WEBSOCKET_PATH,
   ) {}
 
   /** One endpoint per connection: the connection id names it. */

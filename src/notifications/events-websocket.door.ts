@@ -11,6 +11,7 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { hasAnyRole } from '../auth/roles.js';
 import { SocketAuthenticator } from '../auth/socket-authenticator.js';
 import { AppError, HandshakeError, type ErrorBody } from '../common/errors.js';
 import { FailureLog, guarded } from '../common/failure-log.js';
@@ -25,6 +26,7 @@ import { RealtimeServer } from '../realtime/realtime-server.js';
 import type { SyncRequiredPayload } from '../realtime/realtime.events.js';
 import { EventsWebSocketConnection, type EventsWebSocketHost } from './events-websocket.connection.js';
 import {
+  CLIENT_FRAME_TYPES,
   EventsCloseCode,
   EventsFrame,
   handshakeCloseCode,
@@ -57,6 +59,23 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 /**
+ * Another path of the door (`/ws/admin`, added by the admin module): admitted and framed like
+ * `/ws/events`, but with a role requirement, its own client frames, and none of the live
+ * delivery (notifications, messages, read state) of `/ws/events`. Its owner decides what the
+ * connection hears when it opens (subscriptions in the router, greetings).
+ */
+export interface EventsWebSocketPath {
+  /** The token must carry one of these roles, or the connection closes 1008 `FORBIDDEN`. */
+  readonly roles: readonly string[];
+  /** The client frames taken; any other is answered with an `error` frame. */
+  readonly clientFrames: readonly ClientFrame['type'][];
+  /** After `authenticated` was sent. */
+  opened(connection: EventsWebSocketConnection): void;
+  /** Once, when the door forgets the connection (the router has dropped it already). */
+  closed(connection: EventsWebSocketConnection): void;
+}
+
+/**
  * The plain-WebSocket door `/ws/events` (docs/protocol.md, Notifications): the same server and
  * port as Socket.IO, JSON text frames `{ type, payload }`, no Socket.IO.
  *
@@ -85,6 +104,10 @@ export class EventsWebSocketDoor
   private readonly frameLimits: FrameLimits;
   readonly maxOutboundBytes: number;
   private readonly open = new Set<EventsWebSocketConnection>();
+  /** The `/ws/events` connections: those live delivery is for. */
+  private readonly liveConnections = new Set<EventsWebSocketConnection>();
+  /** The paths served besides `/ws/events`. */
+  private readonly paths = new Map<string, EventsWebSocketPath>();
   private readonly byUser = new Map<string, Set<EventsWebSocketConnection>>();
   private httpServer: HttpServer | null = null;
   /** Upgrades whose path starts with this are Engine.IO's. */
@@ -165,6 +188,20 @@ export class EventsWebSocketDoor
     this.server.close();
   }
 
+  /**
+   * Serves `path` too (before the application starts listening); answers how to stop serving it
+   * (its open connections stay until they close).
+   */
+  addPath(path: string, spec: EventsWebSocketPath): () => void {
+    if (path === EVENTS_WEBSOCKET_PATH || this.paths.has(path)) {
+      throw new Error(`The WebSocket path ${path} is served already`);
+    }
+    this.paths.set(path, spec);
+    return () => {
+      if (this.paths.get(path) === spec) this.paths.delete(path);
+    };
+  }
+
   /** How many plain WebSockets this instance holds. */
   get size(): number {
     return this.open.size;
@@ -206,15 +243,17 @@ export class EventsWebSocketDoor
     if (connection.released) return;
     connection.released = true;
     this.open.delete(connection);
+    this.liveConnections.delete(connection);
     const own = this.byUser.get(connection.userId);
     own?.delete(connection);
     if (own?.size === 0) this.byUser.delete(connection.userId);
     this.live.events.remove(connection);
     this.authenticator.closeEndpoint(connection);
+    this.paths.get(connection.namespace)?.closed(connection);
   }
 
   deliverNotifications(notifications: readonly Notification[], to: LocalRecipients): void {
-    if (this.open.size === 0) return;
+    if (this.liveConnections.size === 0) return;
     const users = to === 'everyone' ? null : new Set(to);
     for (const notification of notifications) {
       const { userId } = notification;
@@ -230,7 +269,7 @@ export class EventsWebSocketDoor
   }
 
   deliverMessage(message: LiveMessage, to: LocalRecipients): void {
-    if (this.open.size === 0) return;
+    if (this.liveConnections.size === 0) return;
     sendToAll(this.connectionsOf(to === 'everyone' ? null : new Set(to)), () =>
       encode(EventsFrame.Message, message),
     );
@@ -250,7 +289,9 @@ export class EventsWebSocketDoor
       const url = request.url ?? '/';
       const query = url.indexOf('?');
       const path = query === -1 ? url : url.slice(0, query);
-      if (path === EVENTS_WEBSOCKET_PATH) return this.upgrade(request, socket, head);
+      if (path === EVENTS_WEBSOCKET_PATH) return this.upgrade(request, socket, head, path);
+      const extra = this.paths.get(path);
+      if (extra) return this.upgrade(request, socket, head, path, extra);
       if (url.startsWith(this.engineIoPath)) return;
       refuseUnclaimed(socket);
     },
@@ -262,7 +303,13 @@ export class EventsWebSocketDoor
    * token before the upgrade completes, so that nothing is read from a client not admitted. A
    * refused token or limit still completes the upgrade, to close it with the code as reason.
    */
-  private async upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  private async upgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    path: string,
+    extra?: EventsWebSocketPath,
+  ): Promise<void> {
     const abandon = () => socket.destroy();
     socket.on('error', abandon);
     if (this.closing) {
@@ -280,6 +327,9 @@ export class EventsWebSocketDoor
     } catch (error) {
       if (!(error instanceof HandshakeError)) throw error;
       admitted = error;
+    }
+    if (extra && !(admitted instanceof HandshakeError) && !hasAnyRole(admitted.identity.roles, extra.roles)) {
+      admitted = new HandshakeError('FORBIDDEN', `${path} requires role ${extra.roles.join(' or ')}`);
     }
     // The client left while its token was checked: nothing was registered yet.
     if (socket.destroyed) return;
@@ -300,16 +350,16 @@ export class EventsWebSocketDoor
             ws.close(handshakeCloseCode(admitted.code), admitted.code);
             return;
           }
-          this.accept(ws, admitted);
+          this.accept(ws, admitted, path, extra);
         },
         (_error, ws: WebSocket) => ws.close(EventsCloseCode.InternalError, 'INTERNAL'),
       ),
     );
   }
 
-  private accept(ws: WebSocket, state: ConnectionState): void {
-    const connection = new EventsWebSocketConnection(ws, state, this);
-    ws.on('error', (error) => this.failures.warn(`${EVENTS_WEBSOCKET_PATH} connection: ${error.message}`));
+  private accept(ws: WebSocket, state: ConnectionState, path: string, extra?: EventsWebSocketPath): void {
+    const connection = new EventsWebSocketConnection(ws, state, this, path);
+    ws.on('error', (error) => this.failures.warn(`${path} connection: ${error.message}`));
     ws.on(
       'message',
       guarded(
@@ -326,12 +376,15 @@ export class EventsWebSocketDoor
       guarded('release a plain WebSocket', () => this.release(connection)),
     );
     this.open.add(connection);
-    let own = this.byUser.get(connection.userId);
-    if (!own) {
-      own = new Set();
-      this.byUser.set(connection.userId, own);
+    if (!extra) {
+      this.liveConnections.add(connection);
+      let own = this.byUser.get(connection.userId);
+      if (!own) {
+        own = new Set();
+        this.byUser.set(connection.userId, own);
+      }
+      own.add(connection);
     }
-    own.add(connection);
     this.authenticator.openEndpoint(connection);
     if (connection.released) return;
     const { identity } = state;
@@ -342,6 +395,7 @@ export class EventsWebSocketDoor
       roles: identity.roles,
       expiresAt: new Date(identity.expiresAt).toISOString(),
     });
+    extra?.opened(connection);
   }
 
   /**
@@ -358,7 +412,8 @@ export class EventsWebSocketDoor
     }
     let frame: ClientFrame;
     try {
-      frame = parseClientFrame(data, isBinary, this.frameLimits);
+      const accepted = this.paths.get(connection.namespace)?.clientFrames ?? CLIENT_FRAME_TYPES;
+      frame = parseClientFrame(data, isBinary, this.frameLimits, accepted);
     } catch (error) {
       if (!(error instanceof AppError)) throw error;
       connection.sendError(error.toBody());
@@ -419,7 +474,7 @@ export class EventsWebSocketDoor
 
   /** Every connection (`users` null), or those of the users named. */
   private connectionsOf(users: ReadonlySet<string> | null): Iterable<EventsWebSocketConnection> {
-    if (users === null) return this.open;
+    if (users === null) return this.liveConnections;
     return [...users].flatMap((userId) => [...this.ownOf(userId)]);
   }
 

@@ -89,7 +89,7 @@ export interface FrameLimits {
   maxPatterns: number;
 }
 
-const CLIENT_FRAME_TYPES: readonly string[] = [
+export const CLIENT_FRAME_TYPES: readonly ClientFrame['type'][] = [
   EventsFrame.Subscribe,
   EventsFrame.Unsubscribe,
   EventsFrame.GetSubscriptions,
@@ -110,7 +110,12 @@ const FRAME_SHAPE = 'A frame is a JSON object { type, payload? }';
  * else throws `VALIDATION_FAILED` naming the field (`type`, `payload`, or a field of the payload
  * as the Socket.IO events name it: `eventTypes`, `scope`), for an `error` frame.
  */
-export function parseClientFrame(data: RawData, isBinary: boolean, limits: FrameLimits): ClientFrame {
+export function parseClientFrame(
+  data: RawData,
+  isBinary: boolean,
+  limits: FrameLimits,
+  accepted: readonly ClientFrame['type'][] = CLIENT_FRAME_TYPES,
+): ClientFrame {
   if (isBinary) throw invalid('', 'Frames are JSON text, not binary');
   let frame: unknown;
   try {
@@ -129,6 +134,12 @@ export function parseClientFrame(data: RawData, isBinary: boolean, limits: Frame
   if (unknownKeys.length > 0) throw unknownProperties(unknownKeys);
   const { type, payload } = frame;
   if (typeof type !== 'string') throw invalid('type', 'type must be a string');
+  if (!(accepted as readonly string[]).includes(type)) {
+    throw invalid(
+      'type',
+      `Unknown frame type ${JSON.stringify(type.slice(0, TYPE_ECHO_LIMIT))}; expected one of ${accepted.join(', ')}`,
+    );
+  }
   switch (type) {
     case EventsFrame.Subscribe: {
       const request = objectPayload(payload, SUBSCRIBE_KEYS, '{ eventTypes, scope? }');
@@ -152,7 +163,7 @@ export function parseClientFrame(data: RawData, isBinary: boolean, limits: Frame
     default:
       throw invalid(
         'type',
-        `Unknown frame type ${JSON.stringify(type.slice(0, TYPE_ECHO_LIMIT))}; expected one of ${CLIENT_FRAME_TYPES.join(', ')}`,
+        `Unknown frame type ${JSON.stringify(type.slice(0, TYPE_ECHO_LIMIT))}; expected one of ${accepted.join(', ')}`,
       );
   }
 }

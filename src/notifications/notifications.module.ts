@@ -24,6 +24,6 @@ import { ServerEventsPublisher } from './server-events.publisher.js';
     ServerEventsPublisher,
     { provide: NotificationRepository, useClass: KyselyNotificationRepository },
   ],
-  exports: [NotificationsService, LiveDelivery],
+  exports: [NotificationsService, LiveDelivery, EventsWebSocketDoor],
 })
 export class NotificationsModule {}

@@ -53,6 +53,7 @@ const ROUTES: readonly RouteSpec[] = [
   { method: 'get', path: '/api/health', public: true },
   { method: 'get', path: '/api/health/live', public: true },
   { method: 'get', path: '/api/health/ready', public: true },
+  { method: 'get', path: '/ws/health', public: true },
   { method: 'get', path: '/api/auth/me' },
   // Its body is all optional, and a valid one logs the caller out: its bad input is in
   // test/e2e/auth-surface.e2e-spec.ts.

@@ -89,8 +89,9 @@ export class EventsClient {
   static async open<A = AuthenticatedPayload>(
     port: number,
     options: EventsClientOptions,
+    path?: string,
   ): Promise<{ client: EventsClient; authenticated: A }> {
-    const outcome = await EventsClient.connect(port, options);
+    const outcome = await EventsClient.connect(port, options, path);
     if (outcome.kind !== 'open') throw new Error(`not open: ${JSON.stringify(outcome)}`);
     const first = await outcome.client.next();
     if (first.type !== 'authenticated') throw new Error(`first frame: ${JSON.stringify(first)}`);
@@ -101,8 +102,9 @@ export class EventsClient {
   static async refusedAfterUpgrade(
     port: number,
     options: EventsClientOptions,
+    path?: string,
   ): Promise<Closed & { frames: Frame[] }> {
-    const outcome = await EventsClient.connect(port, options);
+    const outcome = await EventsClient.connect(port, options, path);
     if (outcome.kind !== 'open') throw new Error(`not open: ${JSON.stringify(outcome)}`);
     const closed = await outcome.client.closed;
     return { ...closed, frames: outcome.client.received() };

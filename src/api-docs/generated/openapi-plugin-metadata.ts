@@ -258,6 +258,11 @@ export default async () => {
           {
             HealthController: {
               check: { type: Object },
+              wsHealth: {
+                summary:
+                  'The answer of `/api/health`, next to the WebSocket paths `/ws/events` and `/ws/admin`.',
+                type: Object,
+              },
               ready: { type: Object },
               live: {
                 summary: "200 while the process runs, shutting down included: that is readiness's business.",

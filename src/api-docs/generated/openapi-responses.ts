@@ -183,6 +183,31 @@ export const RESPONSE_SCHEMAS: ResponseSchemas = {
       required: ['status', 'serverId', 'connections', 'uptimeS', 'checks'],
       additionalProperties: false,
     },
+    HealthController_wsHealth: {
+      type: 'object',
+      properties: {
+        status: { $ref: '#/components/schemas/HealthStatus' },
+        serverId: { type: 'string' },
+        connections: { type: 'number' },
+        uptimeS: { type: 'number' },
+        reasons: {
+          type: 'array',
+          items: { type: 'string' },
+          description: 'Why the status is not `ok`, one entry per cause; absent when it is `ok`.',
+        },
+        checks: {
+          type: 'object',
+          properties: {
+            redis: { $ref: '#/components/schemas/RedisHealth' },
+            database: { $ref: '#/components/schemas/DatabaseHealth' },
+          },
+          required: ['redis', 'database'],
+          additionalProperties: false,
+        },
+      },
+      required: ['status', 'serverId', 'connections', 'uptimeS', 'checks'],
+      additionalProperties: false,
+    },
     HealthController_ready: {
       type: 'object',
       properties: {
