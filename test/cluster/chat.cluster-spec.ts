@@ -270,6 +270,7 @@ describeWithPostgres('chat across a cluster of instances', () => {
       expect(stored).toEqual({
         id: expect.any(Number),
         chatId: chat.id,
+        seq: 1,
         senderId: bob.userId,
         content: sent.content,
         clientId: sent.clientId,
