@@ -1,3 +1,4 @@
+import { waveEvents } from './load/reconnect-wave.js';
 import type { FanoutShape, GoalCheck, TargetResult } from './results.js';
 import { SEND_EVENT } from './wire.js';
 
@@ -86,7 +87,35 @@ export function checkGoals(targets: TargetResult[]): GoalCheck[] {
       met: difference === null ? null : Math.abs(difference) < HANDLER_RSS_LIMIT_BYTES,
     });
   }
+  const presenceTargets = targets.filter((target) => target.switchboard);
+  for (const target of presenceTargets.length > 0 ? presenceTargets : [undefined]) {
+    goals.push(...quietWave(target));
+  }
   return goals;
+}
+
+/**
+ * The presence issue: users who drop and come back within the grace period cause no event at
+ * all, neither received by anyone who follows them (observers on `/presence`, chat co-members on
+ * `/chat`) nor told by the server (`PresenceService.changes`). A wave whose users were not all
+ * back within the grace tests nothing: no data.
+ */
+function quietWave(target: TargetResult | undefined): GoalCheck[] {
+  const wave = target?.reconnectWave ?? null;
+  const events = wave?.withinGrace ? waveEvents(wave) : null;
+  const check = (goal: string, count: number | null): GoalCheck => ({
+    goal,
+    target: target?.name ?? 'not run',
+    value: count,
+    reference: null,
+    measured: count,
+    limit: '= 0',
+    met: count === null ? null : count === 0,
+  });
+  return [
+    check('presence events received during a reconnect wave within the grace = 0', events?.observed ?? null),
+    check('presence changes told by the server during that wave = 0', events?.server ?? null),
+  ];
 }
 
 function sustainable(target: TargetResult | undefined, shape: FanoutShape): number | null {

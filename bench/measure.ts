@@ -2,6 +2,7 @@ import type { TargetDefinition } from './catalog.js';
 import { connectFleet, type TargetWire } from './load/connect.js';
 import type { Fleet } from './load/fleet.js';
 import type { LightClient } from './load/light-client.js';
+import { runReconnectWave, waveEvents } from './load/reconnect-wave.js';
 import { ResourceMeter } from './load/resources.js';
 import { runStep, type RoomTraffic } from './load/step.js';
 import { measureStep, sweep, type SweepPlan, type SweepResult } from './load/sweep.js';
@@ -29,7 +30,8 @@ export interface RunContext {
 /**
  * Runs the phases against one started target, filling `result` as each phase ends so that a
  * failure later on keeps what was measured: setup (Switchboard's chats over REST), connect,
- * idle memory, the fan-out sweeps and the inbound sweep.
+ * idle memory, the fan-out sweeps, the inbound sweep and, on Switchboard (presence), the
+ * reconnect wave.
  */
 export async function measureTarget(
   definition: TargetDefinition,
@@ -58,10 +60,11 @@ export async function measureTarget(
   }
   const startMeter = () => ResourceMeter.start(() => target.sample(false), context.machine.pinning, ownPids);
   const baseline = await target.sample(true);
+  const wire = wireOf(definition, context, baseUrl, chatIds);
   result.connect = await phase('connect', () =>
     connectFleet(
       fleet,
-      wireOf(definition, context, baseUrl, chatIds),
+      wire,
       {
         connections: options.connections,
         concurrency: options.handshakeConcurrency,
@@ -72,7 +75,9 @@ export async function measureTarget(
     ),
   );
   process.stderr.write(
-    `  connect: ${result.connect.connectsPerS} connects/s, p99 ${result.connect.handshake.p99Ms} ms\n`,
+    `  connect: ${result.connect.connectsPerS} connects/s, p99 ${result.connect.handshake.p99Ms} ms` +
+      (definition.switchboard ? `, ${result.connect.presenceDeliveries} presence events on /chat` : '') +
+      '\n',
   );
 
   if (options.phases.includes('memory')) {
@@ -170,6 +175,28 @@ export async function measureTarget(
       options.inboundSteps,
     );
     result.inbound = await phase('inbound', () => sweep(inboundPlan));
+  }
+  // Last: it replaces some of the fleet's connections. The baselines have no presence.
+  if (options.phases.includes('reconnect-wave') && definition.switchboard) {
+    const wave = await phase('reconnect-wave', () =>
+      runReconnectWave(
+        plan,
+        fleet,
+        wire,
+        { concurrency: options.handshakeConcurrency, perAddress: options.connectionsPerAddress },
+        () => target.sample(false),
+        startMeter,
+        (userId) => context.tokens.for(userId),
+      ),
+    );
+    result.reconnectWave = wave;
+    const events = waveEvents(wave);
+    process.stderr.write(
+      `  reconnect wave: ${wave.dropped} of ${wave.users} users back in ${wave.maxAwayMs} ms ` +
+        `(grace ${wave.graceMs} ms); presence events observed ${events.observed}, told by the server ` +
+        `${events.server}; server cpu ${wave.resources.serverCpuPct}% until back, ` +
+        `${wave.watchServerCpuMs} ms over the ${wave.watchedMs / 1000} s watched\n`,
+    );
   }
 }
 

@@ -9,7 +9,14 @@ export const TARGET_NAMES = [
 ] as const;
 export type BaseTargetName = (typeof TARGET_NAMES)[number];
 
-export const PHASE_NAMES = ['connect', 'memory', 'fanout-room', 'fanout-groups', 'inbound'] as const;
+export const PHASE_NAMES = [
+  'connect',
+  'memory',
+  'fanout-room',
+  'fanout-groups',
+  'inbound',
+  'reconnect-wave',
+] as const;
 export type PhaseName = (typeof PHASE_NAMES)[number];
 
 export interface BenchOptions {
@@ -45,6 +52,12 @@ export interface BenchOptions {
   graceMs: number;
   /** Fan-out steps in deliveries per second. */
   fanoutSteps: number[];
+  /**
+   * Reconnect wave (Switchboard targets only): the first `waveUsers` clients of the fleet, each
+   * its own user; `waveDropped` of them, spread evenly, drop and come back within the grace period.
+   */
+  waveUsers: number;
+  waveDropped: number;
   /** Inbound steps in messages per second, all senders together. */
   inboundSteps: number[];
   /** Targets whose server process runs under `node --cpu-prof`. */
@@ -64,6 +77,7 @@ const FULL = {
   graceMs: 1_000,
   fanoutSteps: geometric(20_000, 1.25, 24),
   inboundSteps: geometric(250, 1.5, 14),
+  waveUsers: 5_000,
 };
 
 const SMOKE: typeof FULL = {
@@ -78,14 +92,19 @@ const SMOKE: typeof FULL = {
   graceMs: 300,
   fanoutSteps: [1_000, 2_000],
   inboundSteps: [40, 80],
+  waveUsers: 20,
 };
+
+/** The share of the wave's users that drop and come back (the issue: 2,000 of 5,000). */
+const WAVE_DROPPED_SHARE = 0.4;
 
 const USAGE = `Usage: npm run bench -- [options]
 
   --smoke                    every phase with tiny sizes, in under a minute
   --targets a,b              ${TARGET_NAMES.join(', ')} (default: all)
   --extra-handlers K         also run Switchboard with a host gateway of K handlers on /chat
-  --phases a,b               ${PHASE_NAMES.join(', ')} (default: all; connect always runs)
+  --phases a,b               ${PHASE_NAMES.join(', ')} (default: all; connect always runs;
+                             reconnect-wave runs on the Switchboard targets only: it needs presence)
   --connections N            lightweight connections (default ${FULL.connections})
   --handshake-concurrency C  handshakes in flight (default ${FULL.handshakeConcurrency})
   --probes P                 socket.io-client probes (default ${FULL.probes})
@@ -93,6 +112,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --step-seconds T           length of each rate step (default ${FULL.stepMs / 1000})
   --fanout-steps a,b         deliveries/s per step (default ${FULL.fanoutSteps[0]} x1.25 upwards)
   --inbound-steps a,b        acked messages/s per step (default ${FULL.inboundSteps[0]} x1.5 upwards)
+  --wave-users N             reconnect wave: connected users, ${WAVE_DROPPED_SHARE * 100}% of whom drop and return
+                             within the presence grace period (default ${FULL.waveUsers}, at most --connections)
   --profile a,b              run these targets under node --cpu-prof and summarise the profile
   --out FILE                 the JSON result (default bench/results/<date>-<mode>.json)
 `;
@@ -142,6 +163,8 @@ export function parseOptions(argv: string[]): BenchOptions {
     inboundSteps: values['inbound-steps']
       ? numberList(values['inbound-steps'], '--inbound-steps')
       : defaults.inboundSteps,
+    waveUsers: integer(values['wave-users'], '--wave-users', 2, defaults.waveUsers),
+    waveDropped: 0,
     profile: values.profile ? values.profile.split(',').map((name) => name.trim()) : [],
     output: values.out ?? null,
   };
@@ -151,7 +174,19 @@ export function parseOptions(argv: string[]): BenchOptions {
     );
   }
   options.inboundSenders = Math.min(options.inboundSenders, options.connections);
+  if (values['wave-users'] !== undefined && options.waveUsers > options.connections) {
+    throw new UsageError(
+      `--wave-users (${options.waveUsers}) exceeds --connections (${options.connections})`,
+    );
+  }
+  fitWave(options, options.connections);
   return options;
+}
+
+/** The wave's users are clients of the fleet: at most `connections` of them, 40 % dropping. */
+export function fitWave(options: BenchOptions, connections: number): void {
+  options.waveUsers = Math.min(options.waveUsers, connections);
+  options.waveDropped = Math.max(1, Math.round(options.waveUsers * WAVE_DROPPED_SHARE));
 }
 
 function readArguments(argv: string[]) {
@@ -173,6 +208,7 @@ function readArguments(argv: string[]) {
         'step-seconds': { type: 'string' },
         'fanout-steps': { type: 'string' },
         'inbound-steps': { type: 'string' },
+        'wave-users': { type: 'string' },
         profile: { type: 'string' },
         out: { type: 'string' },
       },

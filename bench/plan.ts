@@ -1,5 +1,8 @@
 import type { BenchOptions } from './options.js';
 
+/** What one connection may follow on `/presence` (`PRESENCE_MAX_SUBSCRIPTIONS`, default). */
+export const SUBSCRIPTIONS_PER_OBSERVER = 1000;
+
 /** A chat of the benchmark: who is in it and who sends to it. Members are client indexes. */
 export interface RoomPlan {
   /** Stable name; the baselines use it as the chat id. */
@@ -50,12 +53,36 @@ export class BenchPlan {
     return [this.broadcastRoom, ...this.groupRooms, ...this.inboundRooms];
   }
 
-  /** Every user of the benchmark: one per connection and one per probe. */
+  /**
+   * Every user of the benchmark: one per connection, one per probe and, for the reconnect wave,
+   * one per presence observer.
+   */
   get users(): string[] {
     return [
       ...this.broadcastRoom.clients.map((client) => this.clientUser(client)),
       ...this.broadcastRoom.probes.map((probe) => this.probeUser(probe)),
+      ...range(0, this.waveObservers).map((observer) => this.observerUser(observer)),
     ];
+  }
+
+  /** The reconnect wave's users: the first `waveUsers` clients. */
+  get waveClients(): number[] {
+    return range(0, this.options.waveUsers);
+  }
+
+  /** The wave's clients that drop and come back: `waveDropped` of them, spread evenly. */
+  get droppedClients(): number[] {
+    const { waveUsers, waveDropped } = this.options;
+    return this.waveClients.filter(
+      (client) =>
+        Math.floor(((client + 1) * waveDropped) / waveUsers) > Math.floor((client * waveDropped) / waveUsers),
+    );
+  }
+
+  /** Connections on `/presence` that follow every user of the wave between them. */
+  get waveObservers(): number {
+    if (!this.options.phases.includes('reconnect-wave')) return 0;
+    return Math.ceil(this.options.waveUsers / SUBSCRIPTIONS_PER_OBSERVER);
   }
 
   clientUser(client: number): string {
@@ -64,6 +91,10 @@ export class BenchPlan {
 
   probeUser(probe: number): string {
     return `bench-probe-${probe}`;
+  }
+
+  observerUser(observer: number): string {
+    return `bench-observer-${observer}`;
   }
 
   /** Room keys of a client, in the order of `rooms`. */

@@ -1,3 +1,4 @@
+import { waveEvents } from './load/reconnect-wave.js';
 import type { ResourceUsage } from './load/resources.js';
 import { DISTURBANCE_CPU_PCT, MAX_ATTEMPTS, type SweepResult, type SweepStep } from './load/sweep.js';
 import type { BenchResult, FanoutShape, GoalCheck, TargetResult } from './results.js';
@@ -32,6 +33,12 @@ export function renderReport(result: BenchResult): string {
     ...section(`Fan-out, one room (${layoutOf(targets, 'room')})`, fanoutTable(targets, 'room')),
     ...section(`Fan-out, many rooms (${layoutOf(targets, 'groups')})`, fanoutTable(targets, 'groups')),
     ...section('Inbound: acked message:send', inboundTable(targets)),
+    ...(targets.some((target) => target.reconnectWave)
+      ? section(
+          'Reconnect wave (presence): users drop and return within the grace period',
+          reconnectWaveTable(targets),
+        )
+      : []),
     ...(anyDisturbed(targets)
       ? [
           `${DISTURBED_MARK} measured while other processes used more than ${DISTURBANCE_CPU_PCT}% of a core, after ${MAX_ATTEMPTS} attempts`,
@@ -230,6 +237,51 @@ function inboundTable(targets: TargetResult[]): Table {
         ms(best?.ack.p99Ms ?? null),
         ms(best?.ack.maxMs ?? null),
         ...usage(best),
+      ];
+    }),
+  ];
+}
+
+function reconnectWaveTable(targets: TargetResult[]): Table {
+  return [
+    [
+      'target',
+      'users',
+      'dropped',
+      'back after',
+      'grace',
+      'reconnect p50',
+      'p99',
+      'events on /presence',
+      'on /chat',
+      'told by server',
+      'server cpu',
+      'core',
+      'load cpu',
+      'core',
+      'server µs/return',
+      'server cpu, watch',
+    ],
+    ...targets.flatMap((target) => {
+      const wave = target.reconnectWave;
+      if (!wave) return [];
+      const events = waveEvents(wave);
+      return [
+        [
+          target.name,
+          formatNumber(wave.users),
+          formatNumber(wave.dropped),
+          ms(wave.maxAwayMs),
+          ms(wave.graceMs),
+          ms(wave.handshake.p50Ms),
+          ms(wave.handshake.p99Ms),
+          events.observed - wave.coMemberDeliveries,
+          wave.coMemberDeliveries,
+          events.server,
+          ...usage(wave.resources),
+          wave.returned > 0 ? Math.round(wave.resources.serverCpuMicros / wave.returned) : null,
+          `${formatNumber(wave.watchServerCpuMs)} ms in ${wave.watchedMs / 1000} s (${wave.watchServerCpuPct}%)`,
+        ],
       ];
     }),
   ];

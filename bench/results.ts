@@ -1,4 +1,5 @@
 import type { ConnectResult } from './load/connect.js';
+import type { ReconnectWaveResult } from './load/reconnect-wave.js';
 import type { SweepResult } from './load/sweep.js';
 import type { MachineInfo } from './machine.js';
 import type { BenchOptions } from './options.js';
@@ -26,6 +27,8 @@ export interface FanoutResult {
 
 export interface TargetResult {
   name: string;
+  /** Switchboard itself (presence included), not a baseline. */
+  switchboard: boolean;
   perMessage: string;
   /** Why the target's run stopped early, if it did. */
   error: string | null;
@@ -34,6 +37,8 @@ export interface TargetResult {
   memory: MemoryResult | null;
   fanout: FanoutResult[];
   inbound: SweepResult | null;
+  /** Switchboard targets only: users dropping and returning within the presence grace period. */
+  reconnectWave: ReconnectWaveResult | null;
   /** Connections the server closed during the run. */
   unexpectedCloses: number;
   strayDeliveries: number;

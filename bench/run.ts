@@ -7,7 +7,7 @@ import { checkGoals } from './goals.js';
 import { Fleet } from './load/fleet.js';
 import { describeMachine, pinSelf } from './machine.js';
 import { measureTarget, type RunContext } from './measure.js';
-import { parseOptions, UsageError, type BenchOptions, type PhaseName } from './options.js';
+import { fitWave, parseOptions, UsageError, type BenchOptions, type PhaseName } from './options.js';
 import { BenchPlan } from './plan.js';
 import { summarizeProfile } from './profile-summary.js';
 import { RedisCluster, RedisServer, type BenchRedis } from './redis-server.js';
@@ -103,6 +103,14 @@ function harnessProblems(result: BenchResult): string[] {
         );
       }
     }
+    const wave = target.reconnectWave;
+    if (wave && (!wave.withinGrace || wave.onlineBefore < wave.followed)) {
+      problems.push(
+        `${target.name}: the reconnect wave did not test the grace period ` +
+          `(${wave.onlineBefore} of ${wave.followed} users online before it, ` +
+          `back after ${wave.maxAwayMs} ms of a ${wave.graceMs} ms grace)`,
+      );
+    }
     // Tiny sizes pass every step: a phase without a figure means the phase itself is broken.
     if (result.mode === 'smoke') {
       for (const phase of result.options.phases) {
@@ -125,6 +133,9 @@ function phaseRan(target: TargetResult, phase: PhaseName): boolean {
       return target.fanout.some((fanout) => fanout.shape === 'groups' && fanout.sweep.sustainable !== null);
     case 'inbound':
       return target.inbound?.sustainable != null;
+    case 'reconnect-wave':
+      // Only Switchboard has presence; the baselines skip the phase.
+      return !target.switchboard || target.reconnectWave !== null;
   }
 }
 
@@ -142,12 +153,14 @@ function fitToFileLimit(options: BenchOptions, limit: number | null): string[] {
   const asked = options.connections;
   options.connections = room;
   options.inboundSenders = Math.min(options.inboundSenders, room);
+  fitWave(options, room);
   return [`connections lowered from ${asked} to ${room} to stay under the open-files limit of ${limit}`];
 }
 
 async function runTarget(definition: TargetDefinition, context: RunContext): Promise<TargetResult> {
   const result: TargetResult = {
     name: definition.name,
+    switchboard: definition.switchboard,
     perMessage: definition.perMessage,
     error: null,
     setupSeconds: null,
@@ -155,6 +168,7 @@ async function runTarget(definition: TargetDefinition, context: RunContext): Pro
     memory: null,
     fanout: [],
     inbound: null,
+    reconnectWave: null,
     unexpectedCloses: 0,
     strayDeliveries: 0,
     phaseWindows: [],

@@ -6,7 +6,7 @@ import { Probe } from './probe.js';
 import type { Fleet } from './fleet.js';
 import type { ResourceMeter, ResourceUsage } from './resources.js';
 
-const HANDSHAKE_TIMEOUT_MS = 30_000;
+export const HANDSHAKE_TIMEOUT_MS = 30_000;
 const ERRORS_KEPT = 5;
 
 /** How the load reaches one target. */
@@ -29,6 +29,11 @@ export interface ConnectResult {
   probes: number;
   /** Over the lightweight connections' handshakes. */
   resources: ResourceUsage;
+  /**
+   * Presence events the lightweight clients received on `/chat` meanwhile: Switchboard tells each
+   * user's coming online to the co-members of their chats of up to `PRESENCE_CHAT_MAX_MEMBERS`.
+   */
+  presenceDeliveries: number;
 }
 
 /**
@@ -48,6 +53,7 @@ export async function connectFleet(
   let failures = 0;
   const clients = new Array<LightClient | undefined>(sizes.connections);
   const meter = await startMeter();
+  const presenceBefore = fleet.presenceDeliveries;
   const startedAt = performance.now();
   await inPool(
     Array.from({ length: sizes.connections }, (_, index) => index),
@@ -72,6 +78,7 @@ export async function connectFleet(
   );
   const seconds = (performance.now() - startedAt) / 1000;
   const resources = await meter.stop();
+  const presenceDeliveries = fleet.presenceDeliveries - presenceBefore;
   fleet.clients = clients.filter((client): client is LightClient => client !== undefined);
   if (failures > 0) {
     throw new Error(`${failures} of ${sizes.connections} connections failed: ${[...errors].join('; ')}`);
@@ -91,6 +98,7 @@ export async function connectFleet(
     handshake: handshakes.summary(),
     probes: fleet.probes.length,
     resources,
+    presenceDeliveries,
   };
 }
 

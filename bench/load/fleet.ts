@@ -62,6 +62,8 @@ export class Fleet implements DeliveryListener {
   unexpectedCloses = 0;
   /** Deliveries of no running step: left over from a step that did not drain. */
   strayDeliveries = 0;
+  /** Presence events (`user:online`, `user:offline`, `user:status`) the clients received on `/chat`. */
+  presenceDeliveries = 0;
   private recorder: DeliveryRecorder | null = null;
   private lastDeliveryAt = performance.now();
   /** A step ended before everything due arrived: deliveries may still be on their way. */
@@ -107,6 +109,10 @@ export class Fleet implements DeliveryListener {
         }
       }, quietMs / 10);
     });
+  }
+
+  onPresenceEvent(): void {
+    this.presenceDeliveries += 1;
   }
 
   onUnexpectedClose(): void {

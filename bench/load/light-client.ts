@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
+import { PresenceEvent } from '../../src/presence/presence.events.js';
 import { BENCH_NAMESPACE, CONTENT_MARKER, NEW_MESSAGE_EVENT } from '../wire.js';
 
 /**
@@ -12,6 +13,8 @@ export type WireProtocol = 'socket-io' | 'raw';
 export interface DeliveryListener {
   /** A `message:new` frame; its stamp starts at `contentAt`. */
   onNewMessage(client: LightClient, frame: Buffer, contentAt: number): void;
+  /** A `user:online`, `user:offline` or `user:status` frame (Switchboard tells chat co-members on `/chat`). */
+  onPresenceEvent(client: LightClient): void;
   /** The server closed a connection that had connected. */
   onUnexpectedClose(client: LightClient): void;
 }
@@ -46,6 +49,9 @@ const SIO = {
   ackPrefix: Buffer.from(`43${namespacePrefix}`),
 };
 const NEW_MESSAGE_ARRAY = Buffer.from(`["${NEW_MESSAGE_EVENT}",`);
+const PRESENCE_ARRAYS = [PresenceEvent.Online, PresenceEvent.Offline, PresenceEvent.Status].map((event) =>
+  Buffer.from(`["${event}",`),
+);
 
 /**
  * A load client as light as the wire allows: no Socket.IO client library, frames read as
@@ -154,7 +160,12 @@ export class LightClient {
       this.onAck(frame, offset);
       return;
     }
-    if (!startsWith(frame, NEW_MESSAGE_ARRAY, offset)) return;
+    if (!startsWith(frame, NEW_MESSAGE_ARRAY, offset)) {
+      if (PRESENCE_ARRAYS.some((prefix) => startsWith(frame, prefix, offset))) {
+        this.listener.onPresenceEvent(this);
+      }
+      return;
+    }
     const marker = frame.indexOf(CONTENT_MARKER, offset + NEW_MESSAGE_ARRAY.length);
     if (marker >= 0) this.listener.onNewMessage(this, frame, marker + CONTENT_MARKER.length);
   }

@@ -10,7 +10,26 @@ export interface ProcessSample {
   cpuMicros: number;
   /** When the sample was taken, on the monotonic clock every process shares (`monotonicMicros`). */
   atMicros: number;
+  /** What a Switchboard target counted of presence since it started; null for the baselines. */
+  presence: PresenceCounters | null;
 }
+
+/** Counted in the Switchboard target through the services a host application can use. */
+export interface PresenceCounters {
+  /** `PRESENCE_GRACE_MS` as the target read it. */
+  graceMs: number;
+  /** `ConnectionLifecycle`: a user's first live connection. */
+  usersConnected: number;
+  /** `ConnectionLifecycle`: a user's last live connection gone (their grace period starts). */
+  usersDisconnected: number;
+  /** `PresenceService.changes`, by event: each change told to others (once, whatever the audience). */
+  changes: Record<string, number>;
+  /** The latest changes, oldest first, numbered from 1 in the order told (at most `RECENT_CHANGES`). */
+  recent: { number: number; event: string; userId: string }[];
+}
+
+/** How many of the latest presence changes a sample names, to tell whose they were. */
+export const RECENT_CHANGES = 50;
 
 /** Microseconds of CLOCK_MONOTONIC, the clock V8 also stamps CPU profile samples with. */
 export function monotonicMicros(): number {
@@ -26,8 +45,13 @@ export type ControlReply =
 /**
  * What every target does beside serving: tell the harness its port, answer memory and CPU
  * samples (after a full GC when asked) and stop cleanly, so that `--cpu-prof` writes its profile.
+ * A Switchboard target also reports its presence counters with each sample.
  */
-export function serveControl(port: number, stop: () => Promise<void>): void {
+export function serveControl(
+  port: number,
+  stop: () => Promise<void>,
+  presence: () => PresenceCounters | null = () => null,
+): void {
   const send = requireChannel();
   const collectGarbage = global.gc;
   if (!collectGarbage) throw new Error('A bench target runs with --expose-gc');
@@ -42,7 +66,7 @@ export function serveControl(port: number, stop: () => Promise<void>): void {
       );
       return;
     }
-    void sample(request.collectGarbage ? () => collectGarbage() : null).then((result) =>
+    void sample(request.collectGarbage ? () => collectGarbage() : null, presence).then((result) =>
       send({ kind: 'sample', id: request.id, sample: result }),
     );
   });
@@ -58,7 +82,10 @@ export function reportStartFailure(error: unknown): never {
 }
 
 /** Two collections a macrotask apart, so that objects freed by finalizers go too. */
-async function sample(collectGarbage: (() => void) | null): Promise<ProcessSample> {
+async function sample(
+  collectGarbage: (() => void) | null,
+  presence: () => PresenceCounters | null,
+): Promise<ProcessSample> {
   if (collectGarbage) {
     collectGarbage();
     await nextMacrotask();
@@ -71,6 +98,7 @@ async function sample(collectGarbage: (() => void) | null): Promise<ProcessSampl
     heapUsedBytes: memory.heapUsed,
     cpuMicros: cpu.user + cpu.system,
     atMicros: monotonicMicros(),
+    presence: presence(),
   };
 }
 
