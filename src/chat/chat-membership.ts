@@ -15,8 +15,8 @@ export interface MemberChat {
  * into the chat module. Provided by `ChatModule`; a module that finds none runs without it.
  */
 export abstract class ChatMembership {
-  /** The chats of `userId` that have at most `maxMembers` members, with their members. */
-  abstract smallChatsOf(userId: string, maxMembers: number): Promise<MemberChat[]>;
+  /** For each of `userIds`, their chats that have at most `maxMembers` members, with their members. */
+  abstract smallChatsOf(userIds: readonly string[], maxMembers: number): Promise<Map<string, MemberChat[]>>;
 
   /** Of `others`, those who share at least one chat with `userId`. */
   abstract sharingAChat(userId: string, others: readonly string[]): Promise<string[]>;
@@ -31,8 +31,8 @@ export class StoredChatMembership extends ChatMembership {
     super();
   }
 
-  smallChatsOf(userId: string, maxMembers: number): Promise<MemberChat[]> {
-    return this.chats.smallChatsOf(userId, maxMembers);
+  smallChatsOf(userIds: readonly string[], maxMembers: number): Promise<Map<string, MemberChat[]>> {
+    return this.chats.smallChatsOf(userIds, maxMembers);
   }
 
   sharingAChat(userId: string, others: readonly string[]): Promise<string[]> {

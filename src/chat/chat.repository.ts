@@ -51,11 +51,14 @@ export abstract class ChatRepository {
 
   abstract isParticipant(chatId: string, userId: string): Promise<boolean>;
 
-  /** The chats of `userId` with at most `maxMembers` members, each with its member ids. */
+  /**
+   * For each of `userIds`, their chats with at most `maxMembers` members, by chat id, each with
+   * its member ids (sorted); a chat shared by several of them is one object.
+   */
   abstract smallChatsOf(
-    userId: string,
+    userIds: readonly string[],
     maxMembers: number,
-  ): Promise<{ chatId: string; memberIds: string[] }[]>;
+  ): Promise<Map<string, { chatId: string; memberIds: string[] }[]>>;
 
   /** Of `others`, those who share at least one chat with `userId`, each once. */
   abstract usersSharingAChat(userId: string, others: readonly string[]): Promise<string[]>;

@@ -19,6 +19,9 @@ type ChatRow = Omit<Selectable<ChatsTable>, 'last_seq'>;
 type MessageRow = Selectable<ChatMessagesTable>;
 type MemberRow = { user_id: string; joined_at: EpochMillis };
 
+/** Ids per `IN (...)` list: far under SQLite's and PostgreSQL's limits on bound parameters. */
+const IN_LIST_CHUNK = 1000;
+
 /** The chat repository on SQLite and PostgreSQL alike: every statement here is valid on both. */
 @Injectable()
 export class KyselyChatRepository extends ChatRepository {
@@ -187,27 +190,54 @@ export class KyselyChatRepository extends ChatRepository {
     return (await this.prepared.membership.executeTakeFirst({ chatId, userId })) !== undefined;
   }
 
-  async smallChatsOf(userId: string, maxMembers: number): Promise<{ chatId: string; memberIds: string[] }[]> {
-    const rows = await this.db
-      .selectFrom('chat_members as mine')
-      .innerJoin('chat_members as member', 'member.chat_id', 'mine.chat_id')
-      .where('mine.user_id', '=', userId)
-      .where(
-        (eb) =>
-          eb
-            .selectFrom('chat_members as counted')
-            .select((counted) => counted.fn.countAll<number>().as('members'))
-            .whereRef('counted.chat_id', '=', 'mine.chat_id'),
-        '<=',
-        maxMembers,
-      )
-      .select(['member.chat_id', 'member.user_id'])
-      .orderBy('member.chat_id')
-      .orderBy('member.user_id')
-      .execute();
-    const chats = new Map<string, string[]>();
-    for (const row of rows) chats.set(row.chat_id, [...(chats.get(row.chat_id) ?? []), row.user_id]);
-    return [...chats].map(([chatId, memberIds]) => ({ chatId, memberIds }));
+  async smallChatsOf(
+    userIds: readonly string[],
+    maxMembers: number,
+  ): Promise<Map<string, { chatId: string; memberIds: string[] }[]>> {
+    const unique = [...new Set(userIds)];
+    const usersByChat = new Map<string, string[]>();
+    for (const users of chunks(unique, IN_LIST_CHUNK)) {
+      // Counting stops past the limit: a chat of 10,000 members costs what one of `maxMembers` does.
+      const memberships = await this.db
+        .selectFrom('chat_members as mine')
+        .where('mine.user_id', 'in', users)
+        .where(
+          (eb) =>
+            eb
+              .selectFrom((inner) =>
+                inner
+                  .selectFrom('chat_members as counted')
+                  .select(sql.lit(1).as('one'))
+                  .whereRef('counted.chat_id', '=', 'mine.chat_id')
+                  .limit(maxMembers + 1)
+                  .as('capped'),
+              )
+              .select((capped) => capped.fn.countAll<number>().as('members')),
+          '<=',
+          maxMembers,
+        )
+        .select(['mine.user_id', 'mine.chat_id'])
+        .execute();
+      for (const { chat_id, user_id } of memberships) pushTo(usersByChat, chat_id, user_id);
+    }
+    const membersByChat = new Map<string, string[]>();
+    for (const chatIds of chunks([...usersByChat.keys()], IN_LIST_CHUNK)) {
+      const members = await this.db
+        .selectFrom('chat_members')
+        .where('chat_id', 'in', chatIds)
+        .select(['chat_id', 'user_id'])
+        .execute();
+      for (const { chat_id, user_id } of members) pushTo(membersByChat, chat_id, user_id);
+    }
+    const chatsByUser = new Map(
+      unique.map((userId) => [userId, [] as { chatId: string; memberIds: string[] }[]]),
+    );
+    // Sorted here, not in SQL, so that the order never depends on a database collation.
+    for (const chatId of [...usersByChat.keys()].sort()) {
+      const chat = { chatId, memberIds: (membersByChat.get(chatId) ?? []).sort() };
+      for (const userId of usersByChat.get(chatId) ?? []) chatsByUser.get(userId)?.push(chat);
+    }
+    return chatsByUser;
   }
 
   async usersSharingAChat(userId: string, others: readonly string[]): Promise<string[]> {
@@ -531,6 +561,18 @@ function isStoredId(id: number): boolean {
 
 function toIso(epochMillis: EpochMillis): string {
   return new Date(epochMillis).toISOString();
+}
+
+function pushTo(lists: Map<string, string[]>, key: string, value: string): void {
+  const list = lists.get(key);
+  if (list) list.push(value);
+  else lists.set(key, [value]);
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const parts: T[][] = [];
+  for (let from = 0; from < items.length; from += size) parts.push(items.slice(from, from + size));
+  return parts;
 }
 
 function compareMembers(a: MemberRow, b: MemberRow): number {

@@ -14,7 +14,7 @@ import type { ConnectionRecord } from '../connections/connection.types.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 import { PRESENCE_NAMESPACE, PresenceEvent } from './presence.events.js';
 import { MemoryPresenceStateStore } from './presence-state.store.js';
-import { PresenceService, type PresenceViewer } from './presence.service.js';
+import { ANNOUNCE_INTERVAL_MS, PresenceService, type PresenceViewer } from './presence.service.js';
 
 const GRACE_MS = 4000;
 const TTL_MS = 10000;
@@ -75,9 +75,16 @@ class FakeMembership extends ChatMembership {
   constructor(private readonly chats: MemberChat[]) {
     super();
   }
-  smallChatsOf(userId: string, maxMembers: number): Promise<MemberChat[]> {
+  readonly lookups: string[][] = [];
+  smallChatsOf(userIds: readonly string[], maxMembers: number): Promise<Map<string, MemberChat[]>> {
+    this.lookups.push([...userIds]);
     return Promise.resolve(
-      this.chats.filter((chat) => chat.memberIds.includes(userId) && chat.memberIds.length <= maxMembers),
+      new Map(
+        userIds.map((userId) => [
+          userId,
+          this.chats.filter((chat) => chat.memberIds.includes(userId) && chat.memberIds.length <= maxMembers),
+        ]),
+      ),
     );
   }
   sharingAChat(userId: string, others: readonly string[]): Promise<string[]> {
@@ -181,6 +188,41 @@ describe('PresenceService', () => {
     ]);
   });
 
+  it('tells a burst of arrivals in batches, each read from storage once per batch', async () => {
+    const membership = new FakeMembership([{ chatId: 'c1', memberIds: ['alice', 'bob', 'carol', 'dave'] }]);
+    start({}, membership);
+    await repository.setStatus('dave', 'invisible');
+    await connect('alice');
+    expect(broadcasts('/chat')).toHaveLength(1);
+
+    // Inside the interval after a batch: these wait for the next one, together.
+    await connect('bob');
+    await connect('carol');
+    await connect('dave');
+    expect(broadcasts('/chat')).toHaveLength(1);
+    await settle(ANNOUNCE_INTERVAL_MS);
+
+    expect(broadcasts('/chat').map((broadcast) => broadcast.data)).toEqual([
+      { userId: 'alice', status: 'online', lastSeenAt: null },
+      { userId: 'bob', status: 'online', lastSeenAt: null },
+      { userId: 'carol', status: 'online', lastSeenAt: null },
+    ]);
+    expect(membership.lookups).toEqual([['alice'], ['bob', 'carol']]);
+  });
+
+  it('tells an arrival followed by a status change in the same batch as one user:online', async () => {
+    const service = start();
+    await connect('bob');
+    await connect('alice');
+    await service.setStatus(alice, 'busy');
+    await settle(ANNOUNCE_INTERVAL_MS);
+
+    const told = broadcasts().filter((broadcast) => broadcast.to.includes('presence:alice'));
+    expect(told.map(({ event, data }) => ({ event, data }))).toEqual([
+      { event: PresenceEvent.Online, data: { userId: 'alice', status: 'busy', lastSeenAt: null } },
+    ]);
+  });
+
   it('leaves co-members of chats above PRESENCE_CHAT_MAX_MEMBERS, and everyone without the chat module, alone', async () => {
     start(
       { PRESENCE_CHAT_MAX_MEMBERS: '2' },
@@ -233,7 +275,7 @@ describe('PresenceService', () => {
     await connect('alice');
     const wentInvisible = new Date().toISOString();
     const own = await service.setStatus(alice, 'invisible');
-    await settle();
+    await settle(ANNOUNCE_INTERVAL_MS);
 
     expect(own).toEqual({
       userId: 'alice',
@@ -281,7 +323,7 @@ describe('PresenceService', () => {
     expect(repository.writes).toHaveLength(writes);
 
     await service.setStatus(alice, 'busy');
-    await settle();
+    await settle(ANNOUNCE_INTERVAL_MS);
     expect(broadcasts().slice(told)).toContainEqual(
       expect.objectContaining({
         event: PresenceEvent.Online,
@@ -339,7 +381,7 @@ describe('PresenceService', () => {
     await connect('alice');
     expect(broadcasts()).toEqual([]);
 
-    await settle(TICK_MS);
+    await settle(TICK_MS + ANNOUNCE_INTERVAL_MS);
     expect(broadcasts().map((broadcast) => broadcast.event)).toEqual([PresenceEvent.Online]);
   });
 

@@ -3,7 +3,8 @@ import { ModuleRef } from '@nestjs/core';
 import { Subject, type Observable } from 'rxjs';
 import type { Principal } from '../auth/principal.js';
 import { hasAnyRole, Role } from '../auth/roles.js';
-import { ChatMembership } from '../chat/chat-membership.js';
+import { ChatMembership, type MemberChat } from '../chat/chat-membership.js';
+import { BatchWindow } from '../common/batch-window.js';
 import { Clock } from '../common/clock.js';
 import { errorMessage, guarded } from '../common/failure-log.js';
 import { AppConfig } from '../config/app-config.js';
@@ -36,6 +37,20 @@ export interface PresenceUpdate extends PresenceChange {
 export function presenceRoom(userId: string): string {
   return `presence:${userId}`;
 }
+
+/**
+ * Changes are told in batches at most this often: a lone change goes out at once, and a burst
+ * (a restart wave) makes a few batches instead of a storm of separate writes to each socket.
+ */
+export const ANNOUNCE_INTERVAL_MS = 50;
+/** Users whose announcements are prepared together (their stored states and chats read at once). */
+const ANNOUNCE_CHUNK = 500;
+
+/**
+ * What is to be told of a user: that they arrived (their stored status, read when the batch
+ * goes, decides what others see), or a change already known.
+ */
+type Announcement = { arrived: true } | { arrived: false; update: PresenceUpdate };
 
 /** How often leaving users, lost state and crashed instances are looked at, at most. */
 const MAX_TICK_MS = 1000;
@@ -74,6 +89,12 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
   private readonly swept = new Map<string, number>();
   /** A tick failed since the online users were last checked against their connections. */
   private unreconciled = false;
+  private readonly announcements = new BatchWindow<string, Announcement>({
+    intervalMs: ANNOUNCE_INTERVAL_MS,
+    merge: mergeAnnouncements,
+    deliver: (batch) => this.announce(batch),
+    onFailure: (error) => this.logger.warn(`Could not tell presence changes: ${errorMessage(error)}`),
+  });
 
   constructor(
     private readonly repository: PresenceRepository,
@@ -116,6 +137,7 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
    */
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.timer);
+    await this.announcements.flush();
     const now = this.clock.now();
     await Promise.allSettled(
       this.registry.localUserIds().map((userId) => this.state.markLeaving(userId, now)),
@@ -124,6 +146,7 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
 
   onModuleDestroy(): void {
     clearInterval(this.timer);
+    this.announcements.close();
     for (const stop of this.stopListening.splice(0)) stop();
     this.updates.complete();
   }
@@ -228,14 +251,7 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
   }
 
   private async connected(userId: string): Promise<void> {
-    if (!(await this.state.markOnline(userId))) return;
-    const stored = await this.storedOf(userId);
-    if (stored.status === 'invisible') return;
-    this.tellOthers(PresenceEvent.Online, {
-      userId,
-      status: stored.status,
-      lastSeenAt: iso(stored.lastSeenAt),
-    });
+    if (await this.state.markOnline(userId)) this.announcements.add(userId, { arrived: true });
   }
 
   /** Takes a user offline if this instance wins the race; `leftAt` is when they were last seen. */
@@ -344,47 +360,60 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
       this.logger.log(`${stale} users had no connection left after a Redis outage; they are leaving`);
   }
 
-  /**
-   * Tells a change to those who may hear it: followers on `/presence`, the user's own devices,
-   * and co-members of the user's chats up to `PRESENCE_CHAT_MAX_MEMBERS`, on `/presence` and on
-   * `/chat`.
-   */
+  /** Tells a change to those who may hear it, with the next batch. */
   private tellOthers(event: keyof PresenceServerPayloads, change: PresenceChange): void {
-    this.updates.next({ event, ...change });
-    void this.audienceOf(change.userId).then(
-      ({ coMembers, chats }) => {
-        this.channel.emit(
-          {
-            rooms: [presenceRoom(change.userId), ...coMembers.map(userRoom)],
-            except: userRoom(change.userId),
-          },
-          event,
-          change,
-        );
-        if (chats) {
-          const chatChannel = this.realtime.channel<PresenceServerPayloads>(chats.namespace);
-          chatChannel.emit({ ...chats.audience, except: userRoom(change.userId) }, event, change);
-        }
-      },
-      (error: unknown) =>
-        this.logger.warn(`Could not tell ${event} of ${change.userId}: ${errorMessage(error)}`),
-    );
+    this.announcements.add(change.userId, { arrived: false, update: { event, ...change } });
   }
 
-  private async audienceOf(userId: string): Promise<{
-    coMembers: string[];
-    chats: ReturnType<ChatMembership['audienceOf']> | null;
-  }> {
-    const { chatMaxMembers } = this.config.presence;
-    if (!this.membership || chatMaxMembers === 0) return { coMembers: [], chats: null };
-    const chats = await this.membership.smallChatsOf(userId, chatMaxMembers);
-    if (chats.length === 0) return { coMembers: [], chats: null };
+  /**
+   * Tells a batch of changes: arrivals as the users' stored statuses say (an invisible user's
+   * not at all), each change to the followers on `/presence`, and to co-members of the user's
+   * chats up to `PRESENCE_CHAT_MAX_MEMBERS`, on `/presence` and on `/chat`. Every emit of the
+   * batch leaves in one turn, so a socket told of many users gets them in one write.
+   */
+  private async announce(batch: Map<string, Announcement>): Promise<void> {
+    const entries = [...batch];
+    for (let from = 0; from < entries.length; from += ANNOUNCE_CHUNK) {
+      const chunk = entries.slice(from, from + ANNOUNCE_CHUNK);
+      const arrivals = chunk.filter(([, announcement]) => announcement.arrived).map(([userId]) => userId);
+      const stored =
+        arrivals.length > 0 ? await this.repository.find(arrivals) : new Map<string, StoredPresence>();
+      const updates: PresenceUpdate[] = [];
+      for (const [userId, announcement] of chunk) {
+        if (!announcement.arrived) {
+          updates.push(announcement.update);
+          continue;
+        }
+        const { status, lastSeenAt } = stored.get(userId) ?? { status: 'online' as const, lastSeenAt: null };
+        if (status !== 'invisible') {
+          updates.push({ event: PresenceEvent.Online, userId, status, lastSeenAt: iso(lastSeenAt) });
+        }
+      }
+      const chats = await this.smallChatsOf(updates.map((update) => update.userId));
+      for (const update of updates) this.tell(update, chats.get(update.userId) ?? []);
+    }
+  }
+
+  private tell({ event, ...change }: PresenceUpdate, chats: readonly MemberChat[]): void {
+    this.updates.next({ event, ...change });
     const coMembers = new Set(chats.flatMap((chat) => chat.memberIds));
-    coMembers.delete(userId);
-    return {
-      coMembers: [...coMembers],
-      chats: this.membership.audienceOf(chats.map((chat) => chat.chatId)),
-    };
+    coMembers.delete(change.userId);
+    const except = userRoom(change.userId);
+    this.channel.emit(
+      { rooms: [presenceRoom(change.userId), ...[...coMembers].map(userRoom)], except },
+      event,
+      change,
+    );
+    if (this.membership && chats.length > 0) {
+      const { namespace, audience } = this.membership.audienceOf(chats.map((chat) => chat.chatId));
+      this.realtime.channel<PresenceServerPayloads>(namespace).emit({ ...audience, except }, event, change);
+    }
+  }
+
+  private async smallChatsOf(userIds: readonly string[]): Promise<Map<string, MemberChat[]>> {
+    const { chatMaxMembers } = this.config.presence;
+    if (!this.membership || chatMaxMembers === 0 || userIds.length === 0) return new Map();
+    return this.membership.smallChatsOf(userIds, chatMaxMembers);
   }
 
   /**
@@ -447,6 +476,16 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
       };
     });
   }
+}
+
+/**
+ * A user's later change replaces an earlier one in the same batch, except that an arrival stays
+ * an arrival: others who saw the user offline learn they are online, with the later status.
+ */
+function mergeAnnouncements(earlier: Announcement, later: Announcement): Announcement {
+  const arrival = earlier.arrived || earlier.update.event === PresenceEvent.Online;
+  if (!arrival || later.arrived || later.update.event !== PresenceEvent.Status) return later;
+  return { arrived: false, update: { ...later.update, event: PresenceEvent.Online } };
 }
 
 function offlineStranger(userId: string): PresenceState {

@@ -98,17 +98,23 @@ function chatRepositoryContract(repository: () => ChatRepository): void {
     const [alice, bob, carol, dave, stranger] = [newUser(), newUser(), newUser(), newUser(), newUser()];
     const pair = await createChat([alice, bob]);
     const crowd = await createChat([alice, bob, carol, dave]);
-    await createChat([carol, dave]);
+    const pairOfOthers = await createChat([carol, dave]);
 
-    expect(await repository().smallChatsOf(alice, 2)).toEqual([
-      { chatId: pair.id, memberIds: [alice, bob].sort() },
-    ]);
-    const both = await repository().smallChatsOf(alice, 4);
-    expect(both.map((chat) => chat.chatId)).toEqual([pair.id, crowd.id].sort());
-    expect(both.find((chat) => chat.chatId === crowd.id)?.memberIds).toEqual(
+    expect(await repository().smallChatsOf([alice], 2)).toEqual(
+      new Map([[alice, [{ chatId: pair.id, memberIds: [alice, bob].sort() }]]]),
+    );
+    const small = await repository().smallChatsOf([alice, carol, stranger, alice], 4);
+    expect([...small.keys()]).toEqual([alice, carol, stranger]);
+    expect(small.get(alice)?.map((chat) => chat.chatId)).toEqual([pair.id, crowd.id].sort());
+    expect(small.get(alice)?.find((chat) => chat.chatId === crowd.id)?.memberIds).toEqual(
       [alice, bob, carol, dave].sort(),
     );
-    expect(await repository().smallChatsOf(stranger, 100)).toEqual([]);
+    expect(small.get(carol)?.map((chat) => chat.chatId)).toEqual([crowd.id, pairOfOthers.id].sort());
+    expect(small.get(stranger)).toEqual([]);
+    // Exactly at the limit counts as small; one member over does not.
+    expect((await repository().smallChatsOf([carol], 3)).get(carol)?.map((chat) => chat.chatId)).toEqual([
+      pairOfOthers.id,
+    ]);
 
     expect(await repository().usersSharingAChat(bob, [alice, carol, stranger, alice])).toEqual(
       [alice, carol].sort(),

@@ -679,7 +679,8 @@ describe('presence (e2e)', () => {
       await strangerChat.inbox.waitFor(PresenceEvent.Offline, marker);
       for (const inbox of [strangerPresence.inbox, strangerChat.inbox]) {
         expect(inbox.about(user)).toEqual([]);
-        expect(inbox.received.map((entry) => entry.envelope.data.userId)).toEqual([marker]);
+        // The marker's own arrival may be told too (announcements leave in batches); nothing else.
+        expect([...new Set(inbox.received.map((entry) => entry.envelope.data.userId))]).toEqual([marker]);
       }
     });
 

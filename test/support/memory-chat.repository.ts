@@ -91,12 +91,20 @@ export class InMemoryChatRepository extends ChatRepository {
     return Promise.resolve(this.chats.get(chatId)?.members.has(userId) ?? false);
   }
 
-  smallChatsOf(userId: string, maxMembers: number): Promise<{ chatId: string; memberIds: string[] }[]> {
+  smallChatsOf(
+    userIds: readonly string[],
+    maxMembers: number,
+  ): Promise<Map<string, { chatId: string; memberIds: string[] }[]>> {
     return Promise.resolve(
-      this.chatsOf(userId)
-        .filter((chat) => chat.members.size <= maxMembers)
-        .sort((a, b) => compareText(a.id, b.id))
-        .map((chat) => ({ chatId: chat.id, memberIds: [...chat.members.keys()].sort(compareText) })),
+      new Map(
+        userIds.map((userId) => [
+          userId,
+          this.chatsOf(userId)
+            .filter((chat) => chat.members.size <= maxMembers)
+            .sort((a, b) => compareText(a.id, b.id))
+            .map((chat) => ({ chatId: chat.id, memberIds: [...chat.members.keys()].sort(compareText) })),
+        ]),
+      ),
     );
   }
 
