@@ -29,6 +29,7 @@ import {
   type Notification,
   type NotificationPage,
   type NotificationSyncPage,
+  type PublishedEvent,
   type Subscriptions,
 } from './notifications.events.js';
 import { NotificationsService } from './notifications.service.js';
@@ -41,6 +42,11 @@ import { NotificationsService } from './notifications.service.js';
 export class NotificationsGateway implements OnGatewayInit<Namespace>, OnGatewayDisconnect<Socket>, LiveDoor {
   private readonly subscribers = new WeakMap<Socket, EventSubscriber>();
   private namespace?: Namespace;
+  /**
+   * The event being routed and the sockets it matched: the router hands one event to all its
+   * subscribers in a row, and it leaves as one emit, encoded once for all of them.
+   */
+  private routing?: { event: PublishedEvent; socketIds: string[] };
 
   constructor(
     private readonly notifications: NotificationsService,
@@ -122,6 +128,23 @@ export class NotificationsGateway implements OnGatewayInit<Namespace>, OnGateway
     else target?.emit('notifications:read-all', envelope('notifications:read-all', { read: change.readAll }));
   }
 
+  private deliverEvent(socket: Socket, event: PublishedEvent): void {
+    if (this.routing?.event !== event) {
+      this.emitRouted();
+      this.routing = { event, socketIds: [] };
+      queueMicrotask(() => this.emitRouted());
+    }
+    this.routing.socketIds.push(socket.id);
+  }
+
+  private emitRouted(): void {
+    const routed = this.routing;
+    this.routing = undefined;
+    if (routed && this.namespace) {
+      this.namespace.local.to(routed.socketIds).emit(NotificationsEvent.Event, routed.event);
+    }
+  }
+
   /** One subscriber per socket, made at its first subscription. */
   private subscriberOf(socket: Socket): EventSubscriber {
     let subscriber = this.subscribers.get(socket);
@@ -130,7 +153,7 @@ export class NotificationsGateway implements OnGatewayInit<Namespace>, OnGateway
       subscriber = {
         userId,
         isAdmin: hasAnyRole(roles, [Role.Admin]),
-        deliver: (event) => socket.emit(NotificationsEvent.Event, event),
+        deliver: (event) => this.deliverEvent(socket, event),
       };
       this.subscribers.set(socket, subscriber);
     }
