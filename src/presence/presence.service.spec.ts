@@ -14,7 +14,7 @@ import type { ConnectionRecord } from '../connections/connection.types.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
 import { PRESENCE_NAMESPACE, PresenceEvent } from './presence.events.js';
 import { MemoryPresenceStateStore } from './presence-state.store.js';
-import { ANNOUNCE_INTERVAL_MS, PresenceService, type PresenceViewer } from './presence.service.js';
+import { PresenceService, type PresenceViewer } from './presence.service.js';
 
 const GRACE_MS = 4000;
 const TTL_MS = 10000;
@@ -188,19 +188,21 @@ describe('PresenceService', () => {
     ]);
   });
 
-  it('tells a burst of arrivals in batches, each read from storage once per batch', async () => {
+  /** Connections that open together, before anything they cause is told. */
+  function connectAtOnce(userIds: string[]): void {
+    for (const userId of userIds) {
+      registry.counts.set(userId, 1);
+      lifecycle.emit('userConnected', userId);
+    }
+  }
+
+  it('tells arrivals that come together in one batch, reading storage once for it', async () => {
     const membership = new FakeMembership([{ chatId: 'c1', memberIds: ['alice', 'bob', 'carol', 'dave'] }]);
     start({}, membership);
     await repository.setStatus('dave', 'invisible');
     await connect('alice');
-    expect(broadcasts('/chat')).toHaveLength(1);
-
-    // Inside the interval after a batch: these wait for the next one, together.
-    await connect('bob');
-    await connect('carol');
-    await connect('dave');
-    expect(broadcasts('/chat')).toHaveLength(1);
-    await settle(ANNOUNCE_INTERVAL_MS);
+    connectAtOnce(['bob', 'carol', 'dave']);
+    await settle();
 
     expect(broadcasts('/chat').map((broadcast) => broadcast.data)).toEqual([
       { userId: 'alice', status: 'online', lastSeenAt: null },
@@ -212,10 +214,9 @@ describe('PresenceService', () => {
 
   it('tells an arrival followed by a status change in the same batch as one user:online', async () => {
     const service = start();
-    await connect('bob');
-    await connect('alice');
+    connectAtOnce(['alice']);
     await service.setStatus(alice, 'busy');
-    await settle(ANNOUNCE_INTERVAL_MS);
+    await settle();
 
     const told = broadcasts().filter((broadcast) => broadcast.to.includes('presence:alice'));
     expect(told.map(({ event, data }) => ({ event, data }))).toEqual([
@@ -275,7 +276,7 @@ describe('PresenceService', () => {
     await connect('alice');
     const wentInvisible = new Date().toISOString();
     const own = await service.setStatus(alice, 'invisible');
-    await settle(ANNOUNCE_INTERVAL_MS);
+    await settle();
 
     expect(own).toEqual({
       userId: 'alice',
@@ -323,7 +324,7 @@ describe('PresenceService', () => {
     expect(repository.writes).toHaveLength(writes);
 
     await service.setStatus(alice, 'busy');
-    await settle(ANNOUNCE_INTERVAL_MS);
+    await settle();
     expect(broadcasts().slice(told)).toContainEqual(
       expect.objectContaining({
         event: PresenceEvent.Online,
@@ -381,7 +382,8 @@ describe('PresenceService', () => {
     await connect('alice');
     expect(broadcasts()).toEqual([]);
 
-    await settle(TICK_MS + ANNOUNCE_INTERVAL_MS);
+    await settle(TICK_MS);
+    await settle(1); // told by the timer the tick that stored it set
     expect(broadcasts().map((broadcast) => broadcast.event)).toEqual([PresenceEvent.Online]);
   });
 
