@@ -1,12 +1,19 @@
+import { PUBLISH_EVENT } from './event-wire.js';
 import { waveEvents } from './load/reconnect-wave.js';
+import { PATTERN_INDEX_SIZES, type PatternCostRow } from './pattern-cost.js';
 import type { FanoutShape, GoalCheck, TargetResult } from './results.js';
 import { SEND_EVENT } from './wire.js';
 
 const SHAPES: FanoutShape[] = ['room', 'groups'];
 const HANDLER_RSS_LIMIT_BYTES = 1024;
+/**
+ * Matching in O(segments of the type): the largest index may cost a few cache misses more per
+ * node than the smallest, far from the ×10,000 of a scan over the subscriptions.
+ */
+const MATCH_GROWTH_LIMIT = 2;
 
 /** The issue's targets, checked against one run's figures (same machine, same run). */
-export function checkGoals(targets: TargetResult[]): GoalCheck[] {
+export function checkGoals(targets: TargetResult[], patternCost: PatternCostRow[] | null): GoalCheck[] {
   const byName = new Map(targets.map((target) => [target.name, target]));
   const socketIo = byName.get('socket.io');
   const switchboard = byName.get('switchboard');
@@ -87,6 +94,16 @@ export function checkGoals(targets: TargetResult[]): GoalCheck[] {
       met: difference === null ? null : Math.abs(difference) < HANDLER_RSS_LIMIT_BYTES,
     });
   }
+  goals.push(
+    atLeast(
+      'events fan-out (both doors) sustainable deliveries/s >= 0.9 x socket.io room broadcast',
+      switchboard,
+      sustainable(switchboard, 'events'),
+      sustainable(socketIo, 'events'),
+      0.9,
+    ),
+    matchGrowth(patternCost),
+  );
   const presenceTargets = targets.filter((target) => target.switchboard);
   for (const target of presenceTargets.length > 0 ? presenceTargets : [undefined]) {
     goals.push(...quietWave(target));
@@ -118,6 +135,29 @@ function quietWave(target: TargetResult | undefined): GoalCheck[] {
   ];
 }
 
+/** The worst ratio, over the type lengths, of a match in the largest index to one in the smallest. */
+function matchGrowth(rows: PatternCostRow[] | null): GoalCheck {
+  const smallest = PATTERN_INDEX_SIZES[0] ?? 0;
+  const largest = PATTERN_INDEX_SIZES.at(-1) ?? 0;
+  let worst: { value: number; reference: number } | null = null;
+  for (const row of rows ?? []) {
+    const reference = rows?.find(
+      (other) => other.subscriptions === smallest && other.segments === row.segments,
+    );
+    if (row.subscriptions !== largest || !reference) continue;
+    if (!worst || row.nsPerMatch / reference.nsPerMatch > worst.value / worst.reference) {
+      worst = { value: row.nsPerMatch, reference: reference.nsPerMatch };
+    }
+  }
+  return atMost(
+    `event matching with ${largest.toLocaleString('en-US')} subscriptions <= ${MATCH_GROWTH_LIMIT} x with ${smallest} (O(segments))`,
+    { name: 'PatternIndex' },
+    worst?.value ?? null,
+    worst?.reference ?? null,
+    MATCH_GROWTH_LIMIT,
+  );
+}
+
 function sustainable(target: TargetResult | undefined, shape: FanoutShape): number | null {
   return fanoutOf(target, shape)?.sweep.sustainable?.deliveredPerS ?? null;
 }
@@ -127,12 +167,13 @@ function p99AtHalf(target: TargetResult | undefined, shape: FanoutShape): number
 }
 
 function fanoutOf(target: TargetResult | undefined, shape: FanoutShape) {
-  return target?.fanout.find((result) => result.shape === shape && result.sweep.event === SEND_EVENT);
+  const event = shape === 'events' ? PUBLISH_EVENT : SEND_EVENT;
+  return target?.fanout.find((result) => result.shape === shape && result.sweep.event === event);
 }
 
 function atLeast(
   goal: string,
-  target: TargetResult | undefined,
+  target: Pick<TargetResult, 'name'> | undefined,
   value: number | null,
   reference: number | null,
   minimum: number,
@@ -142,7 +183,7 @@ function atLeast(
 
 function atMost(
   goal: string,
-  target: TargetResult | undefined,
+  target: Pick<TargetResult, 'name'> | undefined,
   value: number | null,
   reference: number | null,
   maximum: number,
@@ -152,7 +193,7 @@ function atMost(
 
 function relative(
   goal: string,
-  target: TargetResult | undefined,
+  target: Pick<TargetResult, 'name'> | undefined,
   value: number | null,
   reference: number | null,
   limit: string,

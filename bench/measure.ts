@@ -1,4 +1,5 @@
 import type { TargetDefinition } from './catalog.js';
+import { measureEvents, releaseFleet, servesEvents } from './events.js';
 import { connectFleet, type TargetWire } from './load/connect.js';
 import type { Fleet } from './load/fleet.js';
 import type { LightClient } from './load/light-client.js';
@@ -23,15 +24,15 @@ export interface RunContext {
   tokens: BenchTokens;
   /** Names this run's files in `bench/results`. */
   stamp: string;
-  /** Bare Socket.IO's sustainable fan-out rate per shape, once measured. */
+  /** Bare Socket.IO's sustainable fan-out rate per shape (events included), once measured. */
   reference: Map<FanoutShape, number>;
 }
 
 /**
  * Runs the phases against one started target, filling `result` as each phase ends so that a
  * failure later on keeps what was measured: setup (Switchboard's chats over REST), connect,
- * idle memory, the fan-out sweeps, the inbound sweep and, on Switchboard (presence), the
- * reconnect wave.
+ * idle memory, the fan-out sweeps, the inbound sweep, on Switchboard (presence) the reconnect
+ * wave, and last the events phase on connections of its own (the chat fleet closed first).
  */
 export async function measureTarget(
   definition: TargetDefinition,
@@ -51,6 +52,13 @@ export async function measureTarget(
       result.phaseWindows.push({ phase: name, fromMicros, toMicros: monotonicMicros() });
     }
   };
+  const startMeter = () => ResourceMeter.start(() => target.sample(false), context.machine.pinning, ownPids);
+  const events = () => measureEvents(definition, context, target, startMeter, phase, result);
+  const runsEvents = options.phases.includes('events') && servesEvents(definition);
+  if (options.phases.every((name) => name === 'events')) {
+    if (runsEvents) await events();
+    return;
+  }
   let chatIds = new Map(plan.rooms.map((room) => [room.key, room.key]));
   if (definition.switchboard) {
     const startedAt = Date.now();
@@ -58,7 +66,6 @@ export async function measureTarget(
     result.setupSeconds = (Date.now() - startedAt) / 1000;
     process.stderr.write(`  created ${chatIds.size} chats over REST in ${result.setupSeconds} s\n`);
   }
-  const startMeter = () => ResourceMeter.start(() => target.sample(false), context.machine.pinning, ownPids);
   const baseline = await target.sample(true);
   const wire = wireOf(definition, context, baseUrl, chatIds);
   result.connect = await phase('connect', () =>
@@ -197,6 +204,10 @@ export async function measureTarget(
         `${events.server}; server cpu ${wave.resources.serverCpuPct}% until back, ` +
         `${wave.watchServerCpuMs} ms over the ${wave.watchedMs / 1000} s watched\n`,
     );
+  }
+  if (runsEvents) {
+    await releaseFleet(fleet, target);
+    await events();
   }
 }
 

@@ -16,6 +16,7 @@ export const PHASE_NAMES = [
   'fanout-groups',
   'inbound',
   'reconnect-wave',
+  'events',
 ] as const;
 export type PhaseName = (typeof PHASE_NAMES)[number];
 
@@ -60,6 +61,12 @@ export interface BenchOptions {
   waveDropped: number;
   /** Inbound steps in messages per second, all senders together. */
   inboundSteps: number[];
+  /** Events phase: subscribers of the broadcast events, stepped at `fanoutSteps` deliveries/s. */
+  eventSubscribers: number;
+  /** Events phase, Switchboard only: `POST /api/notifications` requests per concurrency. */
+  notifyRequests: number;
+  /** Events phase: how long each size of the subscription index is matched against. */
+  patternCostMs: number;
   /** Targets whose server process runs under `node --cpu-prof`. */
   profile: string[];
   output: string | null;
@@ -78,6 +85,9 @@ const FULL = {
   fanoutSteps: geometric(20_000, 1.25, 24),
   inboundSteps: geometric(250, 1.5, 14),
   waveUsers: 5_000,
+  eventSubscribers: 10_000,
+  notifyRequests: 50,
+  patternCostMs: 300,
 };
 
 const SMOKE: typeof FULL = {
@@ -93,6 +103,9 @@ const SMOKE: typeof FULL = {
   fanoutSteps: [1_000, 2_000],
   inboundSteps: [40, 80],
   waveUsers: 20,
+  eventSubscribers: 40,
+  notifyRequests: 3,
+  patternCostMs: 20,
 };
 
 /** The share of the wave's users that drop and come back (the issue: 2,000 of 5,000). */
@@ -103,8 +116,10 @@ const USAGE = `Usage: npm run bench -- [options]
   --smoke                    every phase with tiny sizes, in under a minute
   --targets a,b              ${TARGET_NAMES.join(', ')} (default: all)
   --extra-handlers K         also run Switchboard with a host gateway of K handlers on /chat
-  --phases a,b               ${PHASE_NAMES.join(', ')} (default: all; connect always runs;
-                             reconnect-wave runs on the Switchboard targets only: it needs presence)
+  --phases a,b               ${PHASE_NAMES.join(', ')} (default: all; connect runs with any
+                             other phase; reconnect-wave runs on the Switchboard targets only: it
+                             needs presence; events runs last, on its own connections, on
+                             Switchboard and bare Socket.IO)
   --connections N            lightweight connections (default ${FULL.connections})
   --handshake-concurrency C  handshakes in flight (default ${FULL.handshakeConcurrency})
   --probes P                 socket.io-client probes (default ${FULL.probes})
@@ -112,6 +127,7 @@ const USAGE = `Usage: npm run bench -- [options]
   --step-seconds T           length of each rate step (default ${FULL.stepMs / 1000})
   --fanout-steps a,b         deliveries/s per step (default ${FULL.fanoutSteps[0]} x1.25 upwards)
   --inbound-steps a,b        acked messages/s per step (default ${FULL.inboundSteps[0]} x1.5 upwards)
+  --subscribers N            events: subscribers of the broadcast events (default ${FULL.eventSubscribers})
   --wave-users N             reconnect wave: connected users, ${WAVE_DROPPED_SHARE * 100}% of whom drop and return
                              within the presence grace period (default ${FULL.waveUsers}, at most --connections)
   --profile a,b              run these targets under node --cpu-prof and summarise the profile
@@ -165,6 +181,9 @@ export function parseOptions(argv: string[]): BenchOptions {
       : defaults.inboundSteps,
     waveUsers: integer(values['wave-users'], '--wave-users', 2, defaults.waveUsers),
     waveDropped: 0,
+    eventSubscribers: integer(values.subscribers, '--subscribers', 1, defaults.eventSubscribers),
+    notifyRequests: defaults.notifyRequests,
+    patternCostMs: defaults.patternCostMs,
     profile: values.profile ? values.profile.split(',').map((name) => name.trim()) : [],
     output: values.out ?? null,
   };
@@ -209,6 +228,7 @@ function readArguments(argv: string[]) {
         'fanout-steps': { type: 'string' },
         'inbound-steps': { type: 'string' },
         'wave-users': { type: 'string' },
+        subscribers: { type: 'string' },
         profile: { type: 'string' },
         out: { type: 'string' },
       },

@@ -1,6 +1,7 @@
 import { waveEvents } from './load/reconnect-wave.js';
 import type { ResourceUsage } from './load/resources.js';
 import { DISTURBANCE_CPU_PCT, MAX_ATTEMPTS, type SweepResult, type SweepStep } from './load/sweep.js';
+import type { PatternCostRow } from './pattern-cost.js';
 import type { BenchResult, FanoutShape, GoalCheck, TargetResult } from './results.js';
 
 type Cell = string | number | null;
@@ -37,6 +38,21 @@ export function renderReport(result: BenchResult): string {
       ? section(
           'Reconnect wave (presence): users drop and return within the grace period',
           reconnectWaveTable(targets),
+        )
+      : []),
+    ...(targets.some((target) => target.fanout.some((fanout) => fanout.shape === 'events'))
+      ? section(
+          `Events fan-out: broadcast events over REST (${eventLayouts(targets)})`,
+          fanoutTable(targets, 'events'),
+        )
+      : []),
+    ...(targets.some((target) => target.notify)
+      ? section('Stored notifications: POST /api/notifications with userIds', notifyTable(targets))
+      : []),
+    ...(result.patternCost
+      ? section(
+          'Event matching (PatternIndex.match), ns per call by segments of the type',
+          patternCostTable(result.patternCost),
         )
       : []),
     ...(anyDisturbed(targets)
@@ -284,6 +300,62 @@ function reconnectWaveTable(targets: TargetResult[]): Table {
         ],
       ];
     }),
+  ];
+}
+
+function eventLayouts(targets: TargetResult[]): string {
+  const layouts = targets.flatMap((target) =>
+    target.fanout
+      .filter((fanout) => fanout.shape === 'events')
+      .map((fanout) => `${target.name}: ${fanout.layout}`),
+  );
+  return layouts.join('; ');
+}
+
+function notifyTable(targets: TargetResult[]): Table {
+  return [
+    [
+      'target',
+      'users',
+      'in flight',
+      'requests',
+      'notifications/s',
+      'request p50',
+      'p99',
+      'max',
+      'server cpu',
+      'core',
+      'load cpu',
+      'core',
+      'server µs/notification',
+    ],
+    ...targets.flatMap((target) =>
+      (target.notify?.runs ?? []).map((run) => [
+        target.name,
+        formatNumber(target.notify?.users ?? null),
+        run.concurrency,
+        run.requests,
+        formatNumber(run.storedPerS),
+        ms(run.latency.p50Ms),
+        ms(run.latency.p99Ms),
+        ms(run.latency.maxMs),
+        ...usage(run),
+        run.stored > 0 ? Math.round((run.serverCpuMicros / run.stored) * 10) / 10 : null,
+      ]),
+    ),
+  ];
+}
+
+function patternCostTable(rows: PatternCostRow[]): Table {
+  const segments = [...new Set(rows.map((row) => row.segments))];
+  const sizes = [...new Set(rows.map((row) => row.subscriptions))];
+  const cell = (size: number, length: number) => {
+    const row = rows.find((candidate) => candidate.subscriptions === size && candidate.segments === length);
+    return row ? `${row.nsPerMatch} ns (${row.matched})` : null;
+  };
+  return [
+    ['subscriptions', ...segments.map((length) => `${length} segment${length === 1 ? '' : 's'} (matched)`)],
+    ...sizes.map((size) => [formatNumber(size), ...segments.map((length) => cell(size, length))]),
   ];
 }
 

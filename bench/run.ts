@@ -8,6 +8,7 @@ import { Fleet } from './load/fleet.js';
 import { describeMachine, pinSelf } from './machine.js';
 import { measureTarget, type RunContext } from './measure.js';
 import { fitWave, parseOptions, UsageError, type BenchOptions, type PhaseName } from './options.js';
+import { measurePatternCost, PATTERN_INDEX_SIZES } from './pattern-cost.js';
 import { BenchPlan } from './plan.js';
 import { summarizeProfile } from './profile-summary.js';
 import { RedisCluster, RedisServer, type BenchRedis } from './redis-server.js';
@@ -56,6 +57,9 @@ async function main(): Promise<void> {
   if (unknownProfiles.length > 0) {
     throw new UsageError(`--profile: ${unknownProfiles.join(', ')} is not among the targets of this run`);
   }
+  const patternCost = options.phases.includes('events')
+    ? measurePatternCost(PATTERN_INDEX_SIZES, options.patternCostMs)
+    : null;
   const targets: TargetResult[] = [];
   for (const definition of definitions) {
     process.stderr.write(`\n== ${definition.name} ==\n`);
@@ -67,7 +71,8 @@ async function main(): Promise<void> {
     options,
     adjustments,
     targets,
-    goals: checkGoals(targets),
+    patternCost,
+    goals: checkGoals(targets, patternCost),
   };
   const output = options.output ?? join(RESULTS_DIRECTORY, `${stamp}-${result.mode}.json`);
   mkdirSync(join(output, '..'), { recursive: true });
@@ -136,6 +141,13 @@ function phaseRan(target: TargetResult, phase: PhaseName): boolean {
     case 'reconnect-wave':
       // Only Switchboard has presence; the baselines skip the phase.
       return !target.switchboard || target.reconnectWave !== null;
+    case 'events':
+      // Raw ws has no Socket.IO namespace to subscribe on; only Switchboard stores notifications.
+      return (
+        target.name === 'ws' ||
+        (target.fanout.some((fanout) => fanout.shape === 'events' && fanout.sweep.sustainable !== null) &&
+          (!target.switchboard || target.notify !== null))
+      );
   }
 }
 
@@ -143,7 +155,15 @@ function phaseRan(target: TargetResult, phase: PhaseName): boolean {
 function fitToFileLimit(options: BenchOptions, limit: number | null): string[] {
   if (limit === null) return [];
   const room = limit - SPARE_FILE_DESCRIPTORS - options.probes;
-  if (options.connections <= room) return [];
+  // The events phase's subscribers replace the fleet, which is closed before them.
+  const adjustments: string[] = [];
+  if (options.eventSubscribers > room) {
+    adjustments.push(
+      `event subscribers lowered from ${options.eventSubscribers} to ${room} to stay under the open-files limit of ${limit}`,
+    );
+    options.eventSubscribers = room;
+  }
+  if (options.connections <= room) return adjustments;
   if (room < options.groupRooms * options.groupRoomSize || room < 2) {
     throw new UsageError(
       `--connections ${options.connections} needs about ${options.connections + SPARE_FILE_DESCRIPTORS} open files ` +
@@ -154,7 +174,10 @@ function fitToFileLimit(options: BenchOptions, limit: number | null): string[] {
   options.connections = room;
   options.inboundSenders = Math.min(options.inboundSenders, room);
   fitWave(options, room);
-  return [`connections lowered from ${asked} to ${room} to stay under the open-files limit of ${limit}`];
+  return [
+    ...adjustments,
+    `connections lowered from ${asked} to ${room} to stay under the open-files limit of ${limit}`,
+  ];
 }
 
 async function runTarget(definition: TargetDefinition, context: RunContext): Promise<TargetResult> {
@@ -168,6 +191,7 @@ async function runTarget(definition: TargetDefinition, context: RunContext): Pro
     memory: null,
     fanout: [],
     inbound: null,
+    notify: null,
     reconnectWave: null,
     unexpectedCloses: 0,
     strayDeliveries: 0,
@@ -208,8 +232,8 @@ async function runTarget(definition: TargetDefinition, context: RunContext): Pro
     result.error = error instanceof Error ? error.message : String(error);
     process.stderr.write(`  ${definition.name} failed: ${result.error}\n`);
   } finally {
-    result.unexpectedCloses = fleet.unexpectedCloses;
-    result.strayDeliveries = fleet.strayDeliveries;
+    result.unexpectedCloses += fleet.unexpectedCloses;
+    result.strayDeliveries += fleet.strayDeliveries;
     fleet.close();
     await target?.stop();
     await redis?.stop();

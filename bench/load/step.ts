@@ -55,11 +55,11 @@ export interface StepResult extends ResourceUsage {
 
 const OK_ACK = Buffer.from('[{"ok":true');
 const STALL_MS = 3_000;
-const DRAIN_LIMIT_MS = 60_000;
+export const DRAIN_LIMIT_MS = 60_000;
 const WATCHDOG_MS = 100;
-const SETTLE_QUIET_MS = 500;
+export const SETTLE_QUIET_MS = 500;
 /** The first message is due this long after the step is set up, so it does not start late. */
-const LEAD_MS = 5;
+export const LEAD_MS = 5;
 
 /**
  * One open-loop step: message `k` is due at `start + k / rate` and stamped with that time
@@ -159,37 +159,16 @@ export async function runStep(
     );
   };
 
-  await new Promise<void>((resolve) => {
-    let next = 0;
-    const tick = () => {
-      const now = performance.now();
-      while (next < total && start + next * intervalMs <= now) {
-        send(next, now);
-        next += 1;
-      }
-      if (next < total) setTimeout(tick, Math.max(0, start + next * intervalMs - now));
-      else resolve();
-    };
-    setTimeout(tick, Math.max(0, start - performance.now()));
-  });
+  await sendOnSchedule(total, start, intervalMs, send);
   allSent = true;
-  // Resources are measured until everything arrived, or until the deadline if that comes first.
-  let usage: Promise<ResourceUsage> | null = null;
-  const stopMeter = () => (usage ??= meter.stop());
-  const deadlineTimer = setTimeout(
-    () => void stopMeter(),
-    Math.max(0, recorder.deadline - performance.now()),
-  );
   progress();
-  const watchdog = setInterval(() => {
-    const now = performance.now();
-    const stalled = now > recorder.deadline && now - lastProgressAt > STALL_MS;
-    if (stalled || now > recorder.deadline + DRAIN_LIMIT_MS) finish(false);
-  }, WATCHDOG_MS);
-  const drained = await finished;
-  clearInterval(watchdog);
-  clearTimeout(deadlineTimer);
-  const resources = await stopMeter();
+  const { drained, resources } = await drainStep(
+    meter,
+    recorder.deadline,
+    finished,
+    finish,
+    () => lastProgressAt,
+  );
   fleet.stopRecording(drained);
   for (const room of rooms) for (const probe of room.probes) probe.onReceived = () => undefined;
 
@@ -238,4 +217,52 @@ function failureCode(response: Buffer): string {
   } catch {
     return 'UNPARSABLE';
   }
+}
+
+/** Calls `send(k, now)` for item `k` of `total` at `start + k × intervalMs`, late ones at once. */
+export function sendOnSchedule(
+  total: number,
+  start: number,
+  intervalMs: number,
+  send: (index: number, now: number) => void,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let next = 0;
+    const tick = () => {
+      const now = performance.now();
+      while (next < total && start + next * intervalMs <= now) {
+        send(next, now);
+        next += 1;
+      }
+      if (next < total) setTimeout(tick, Math.max(0, start + next * intervalMs - now));
+      else resolve();
+    };
+    setTimeout(tick, Math.max(0, start - performance.now()));
+  });
+}
+
+/**
+ * After a step's last send: waits until everything due arrived (`finished`), or gives up once
+ * nothing progressed for a while past the deadline, or long past it. Resources are measured
+ * until everything arrived, or until the deadline if that comes first.
+ */
+export async function drainStep(
+  meter: ResourceMeter,
+  deadline: number,
+  finished: Promise<boolean>,
+  finish: (drained: boolean) => void,
+  lastProgressAt: () => number,
+): Promise<{ drained: boolean; resources: ResourceUsage }> {
+  let usage: Promise<ResourceUsage> | null = null;
+  const stopMeter = () => (usage ??= meter.stop());
+  const deadlineTimer = setTimeout(() => void stopMeter(), Math.max(0, deadline - performance.now()));
+  const watchdog = setInterval(() => {
+    const now = performance.now();
+    const stalled = now > deadline && now - lastProgressAt() > STALL_MS;
+    if (stalled || now > deadline + DRAIN_LIMIT_MS) finish(false);
+  }, WATCHDOG_MS);
+  const drained = await finished;
+  clearInterval(watchdog);
+  clearTimeout(deadlineTimer);
+  return { drained, resources: await stopMeter() };
 }
