@@ -7,6 +7,11 @@ export interface EventSubscriber {
   readonly userId: string;
   readonly isAdmin: boolean;
   deliver(event: PublishedEvent): void;
+  /**
+   * Called once an event was handed to every subscriber it matched, once per distinct function:
+   * a transport that gathers an event's deliveries to send them together sends them here.
+   */
+  readonly endOfEvent?: () => void;
 }
 
 /**
@@ -98,7 +103,12 @@ export class EventRouter {
         matched.add(subscriber);
       }
     }
-    for (const subscriber of matched) subscriber.deliver(event);
+    const ends = new Set<() => void>();
+    for (const subscriber of matched) {
+      subscriber.deliver(event);
+      if (subscriber.endOfEvent) ends.add(subscriber.endOfEvent);
+    }
+    for (const end of ends) end();
     return matched.size;
   }
 

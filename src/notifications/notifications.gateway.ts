@@ -44,9 +44,16 @@ export class NotificationsGateway implements OnGatewayInit<Namespace>, OnGateway
   private namespace?: Namespace;
   /**
    * The event being routed and the sockets it matched: the router hands one event to all its
-   * subscribers in a row, and it leaves as one emit, encoded once for all of them.
+   * subscribers, then calls `endOfEvent`, and it leaves as one emit, encoded once for all.
    */
   private routing?: { event: PublishedEvent; socketIds: string[] };
+  private readonly emitRouted = (): void => {
+    const routed = this.routing;
+    this.routing = undefined;
+    if (routed && this.namespace) {
+      this.namespace.local.to(routed.socketIds).emit(NotificationsEvent.Event, routed.event);
+    }
+  };
 
   constructor(
     private readonly notifications: NotificationsService,
@@ -132,17 +139,8 @@ export class NotificationsGateway implements OnGatewayInit<Namespace>, OnGateway
     if (this.routing?.event !== event) {
       this.emitRouted();
       this.routing = { event, socketIds: [] };
-      queueMicrotask(() => this.emitRouted());
     }
     this.routing.socketIds.push(socket.id);
-  }
-
-  private emitRouted(): void {
-    const routed = this.routing;
-    this.routing = undefined;
-    if (routed && this.namespace) {
-      this.namespace.local.to(routed.socketIds).emit(NotificationsEvent.Event, routed.event);
-    }
   }
 
   /** One subscriber per socket, made at its first subscription. */
@@ -154,6 +152,7 @@ export class NotificationsGateway implements OnGatewayInit<Namespace>, OnGateway
         userId,
         isAdmin: hasAnyRole(roles, [Role.Admin]),
         deliver: (event) => this.deliverEvent(socket, event),
+        endOfEvent: this.emitRouted,
       };
       this.subscribers.set(socket, subscriber);
     }
