@@ -79,6 +79,7 @@ export async function measureEvents(
       unit: 'deliveries/s',
       event: PUBLISH_EVENT,
       rates: options.fanoutSteps,
+      refineRatio: options.refineRatio,
       // REST publishing has no per-socket event limit to stay under.
       senders: Number.POSITIVE_INFINITY,
       messagesPerS: (rate) => rate / fleet.subscribers.length,

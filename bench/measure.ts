@@ -128,6 +128,7 @@ export async function measureTarget(
       unit,
       event,
       rates,
+      refineRatio: options.refineRatio,
       senders: rooms.reduce((total, room) => total + room.senders.length, 0),
       messagesPerS,
       measure: (rate, durationMs = options.stepMs) => {

@@ -61,6 +61,8 @@ export interface BenchOptions {
   waveDropped: number;
   /** Inbound steps in messages per second, all senders together. */
   inboundSteps: number[];
+  /** Between the sustainable step and the failing one above it, steps this ratio apart; null for none. */
+  refineRatio: number | null;
   /** Events phase: subscribers of the broadcast events, stepped at `fanoutSteps` deliveries/s. */
   eventSubscribers: number;
   /** Events phase, Switchboard only: `POST /api/notifications` requests per concurrency. */
@@ -84,6 +86,7 @@ const FULL = {
   graceMs: 1_000,
   fanoutSteps: geometric(20_000, 1.25, 24),
   inboundSteps: geometric(250, 1.5, 14),
+  refineRatio: 1.05 as number | null,
   waveUsers: 5_000,
   eventSubscribers: 10_000,
   notifyRequests: 50,
@@ -102,6 +105,7 @@ const SMOKE: typeof FULL = {
   graceMs: 300,
   fanoutSteps: [1_000, 2_000],
   inboundSteps: [40, 80],
+  refineRatio: null,
   waveUsers: 20,
   eventSubscribers: 40,
   notifyRequests: 3,
@@ -126,7 +130,8 @@ const USAGE = `Usage: npm run bench -- [options]
   --rooms R --room-size S    the many-rooms fan-out shape (default ${FULL.groupRooms} x ${FULL.groupRoomSize})
   --step-seconds T           length of each rate step (default ${FULL.stepMs / 1000})
   --fanout-steps a,b         deliveries/s per step (default ${FULL.fanoutSteps[0]} x1.25 upwards)
-  --inbound-steps a,b        acked messages/s per step (default ${FULL.inboundSteps[0]} x1.5 upwards)
+  --inbound-steps a,b        acked messages/s per step (default ${FULL.inboundSteps[0]} x1.5 upwards);
+                             past the last passing step, steps 5% apart up to the first failing one
   --subscribers N            events: subscribers of the broadcast events (default ${FULL.eventSubscribers})
   --wave-users N             reconnect wave: connected users, ${WAVE_DROPPED_SHARE * 100}% of whom drop and return
                              within the presence grace period (default ${FULL.waveUsers}, at most --connections)
@@ -179,6 +184,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     inboundSteps: values['inbound-steps']
       ? numberList(values['inbound-steps'], '--inbound-steps')
       : defaults.inboundSteps,
+    refineRatio: defaults.refineRatio,
     waveUsers: integer(values['wave-users'], '--wave-users', 2, defaults.waveUsers),
     waveDropped: 0,
     eventSubscribers: integer(values.subscribers, '--subscribers', 1, defaults.eventSubscribers),

@@ -45,6 +45,11 @@ export interface SweepPlan {
   event: string;
   rates: number[];
   senders: number;
+  /**
+   * Once the steps found the sustainable rate and a failing one above it, rates in between are
+   * measured at this ratio apart, up to the first that fails; null for none.
+   */
+  refineRatio: number | null;
   messagesPerS(rate: number): number;
   /** `durationMs` overrides the plan's step length. */
   measure(rate: number, durationMs?: number): Promise<StepResult>;
@@ -54,7 +59,8 @@ export interface SweepPlan {
 }
 
 /**
- * Steps up through `rates` until two steps in a row fail; the sustainable rate is the
+ * Steps up through `rates` until two steps in a row fail, then refines between the highest
+ * passing step and the failing one above it (`refineRatio`); the sustainable rate is the
  * highest step with at least `PASS_RATIO` arrived in time. Stops before a step would make any
  * sender exceed `SENDER_RATE_CEILING`, on every target alike.
  */
@@ -62,8 +68,9 @@ export async function sweep(plan: SweepPlan): Promise<SweepResult> {
   const steps: SweepStep[] = [];
   let failuresInARow = 0;
   let stoppedBecause = 'all steps ran';
+  const overCeiling = (rate: number) => plan.messagesPerS(rate) / plan.senders > SENDER_RATE_CEILING;
   for (const rate of plan.rates) {
-    if (plan.messagesPerS(rate) / plan.senders > SENDER_RATE_CEILING) {
+    if (overCeiling(rate)) {
       stoppedBecause = `${rate} ${plan.unit} would take a sender over ${SENDER_RATE_CEILING} events/s`;
       break;
     }
@@ -75,8 +82,25 @@ export async function sweep(plan: SweepPlan): Promise<SweepResult> {
       break;
     }
   }
-  const passing = steps.filter((step) => step.passed);
-  const sustainable = passing.at(-1) ?? null;
+  const passedFirst = steps.filter((step) => step.passed).at(-1);
+  const failedAbove = steps.find((step) => !step.passed && passedFirst && step.rate > passedFirst.rate);
+  if (plan.refineRatio !== null && passedFirst && failedAbove) {
+    const ratio = plan.refineRatio;
+    for (
+      let rate = nextRefined(passedFirst.rate, ratio);
+      rate < failedAbove.rate && !overCeiling(rate);
+      rate = nextRefined(rate, ratio)
+    ) {
+      const step = await measureStep(plan, rate);
+      steps.push(step);
+      if (!step.passed) break;
+    }
+  }
+  const sustainable =
+    steps
+      .filter((step) => step.passed)
+      .sort((a, b) => a.rate - b.rate)
+      .at(-1) ?? null;
   return {
     unit: plan.unit,
     event: plan.event,
@@ -109,4 +133,9 @@ export async function measureStep(plan: SweepPlan, rate: number, durationMs?: nu
     const settled = !step.disturbed && (step.passed || failures >= FAILED_ATTEMPTS);
     if (settled || attempt === MAX_ATTEMPTS) return step;
   }
+}
+
+/** The refined rate after `rate`, in three significant digits so that it reads as the ladder's do. */
+function nextRefined(rate: number, ratio: number): number {
+  return Math.max(rate + 1, Number((rate * ratio).toPrecision(3)));
 }
