@@ -1,7 +1,8 @@
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { EventsFrame } from '../../src/notifications/events-websocket.frames.js';
 import { NOTIFICATIONS_NAMESPACE, NotificationsEvent } from '../../src/notifications/notifications.events.js';
 import { CONTENT_MARKER } from '../wire.js';
+import { handshakeEnd, openLightSocket } from './light-socket.js';
 
 /** `socket-io`: the `/notifications` namespace; `raw`: the plain WebSocket `/ws/events`. */
 export type EventDoor = 'socket-io' | 'raw';
@@ -60,37 +61,21 @@ export class EventSubscriber {
 
   /** Resolves once the server has answered the `subscribe`. */
   static connect(options: EventSubscriberOptions): Promise<EventSubscriber> {
-    const socket = new WebSocket(options.url, {
-      localAddress: options.localAddress,
-      family: 4,
-      perMessageDeflate: false,
-      skipUTF8Validation: true,
-      handshakeTimeout: options.timeoutMs,
-    });
+    const socket = openLightSocket(options);
     const subscriber = new EventSubscriber(socket, options.door, options.listener);
     const subscription = { eventTypes: options.patterns };
     return new Promise((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(
-        () => fail(new Error(`subscribing timed out after ${options.timeoutMs} ms`)),
-        options.timeoutMs,
-      );
-      const succeed = () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        socket.off('message', onHandshakeFrame);
-        socket.on('message', (frame: Buffer) => subscriber.onFrame(frame));
-        resolve(subscriber);
-      };
-      const fail = (error: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        subscriber.closing = true;
-        socket.terminate();
-        reject(error);
-      };
+      const { succeed, fail } = handshakeEnd(socket, options.timeoutMs, 'subscribing', {
+        succeeded: () => {
+          socket.off('message', onHandshakeFrame);
+          socket.on('message', (frame: Buffer) => subscriber.onFrame(frame));
+          resolve(subscriber);
+        },
+        failed: (error) => {
+          subscriber.closing = true;
+          reject(error);
+        },
+      });
       const onSocketIoFrame = (frame: Buffer) => {
         if (startsWith(frame, ENGINE_OPEN)) {
           socket.send(`40${namespace}${JSON.stringify(options.auth)}`);
@@ -115,7 +100,6 @@ export class EventSubscriber {
       };
       const onHandshakeFrame = options.door === 'raw' ? onRawFrame : onSocketIoFrame;
       socket.on('message', onHandshakeFrame);
-      socket.on('error', (error) => fail(error));
       socket.on('close', (code, reason) => {
         fail(new Error(`closed while subscribing: ${code} ${reason.toString()}`));
         if (!subscriber.closing) subscriber.listener.onUnexpectedClose();

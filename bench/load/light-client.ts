@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { PresenceEvent } from '../../src/presence/presence.events.js';
 import { BENCH_NAMESPACE, CONTENT_MARKER, NEW_MESSAGE_EVENT } from '../wire.js';
+import { handshakeEnd, openLightSocket } from './light-socket.js';
 
 /**
  * `socket-io`: Engine.IO 4 / Socket.IO 5 packets over a WebSocket, namespace `/chat`.
@@ -77,36 +78,20 @@ export class LightClient {
   /** Opens the connection and joins `/chat`; resolves with the handshake time in ms. */
   static connect(options: LightClientOptions): Promise<{ client: LightClient; handshakeMs: number }> {
     const startedAt = performance.now();
-    const socket = new WebSocket(options.url, {
-      localAddress: options.localAddress,
-      family: 4,
-      perMessageDeflate: false,
-      skipUTF8Validation: true,
-      handshakeTimeout: options.timeoutMs,
-    });
+    const socket = openLightSocket(options);
     const client = new LightClient(socket, options);
     return new Promise((resolve, reject) => {
-      let settled = false;
-      const timer = setTimeout(
-        () => fail(new Error(`handshake timed out after ${options.timeoutMs} ms`)),
-        options.timeoutMs,
-      );
-      const succeed = () => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        socket.off('message', onHandshakeFrame);
-        socket.on('message', (frame: Buffer) => client.onFrame(frame));
-        resolve({ client, handshakeMs: performance.now() - startedAt });
-      };
-      const fail = (error: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        client.closing = true;
-        socket.terminate();
-        reject(error);
-      };
+      const { succeed, fail } = handshakeEnd(socket, options.timeoutMs, 'handshake', {
+        succeeded: () => {
+          socket.off('message', onHandshakeFrame);
+          socket.on('message', (frame: Buffer) => client.onFrame(frame));
+          resolve({ client, handshakeMs: performance.now() - startedAt });
+        },
+        failed: (error) => {
+          client.closing = true;
+          reject(error);
+        },
+      });
       const onHandshakeFrame = (frame: Buffer) => {
         if (frame[0] === ENGINE_OPEN && frame[1] === OPEN_BRACE) {
           socket.send(`${SIO.connect}${JSON.stringify(options.auth ?? {})}`);
@@ -116,7 +101,6 @@ export class LightClient {
           fail(new Error(`connect_error ${frame.subarray(SIO.connectError.length).toString()}`));
         }
       };
-      socket.on('error', (error) => fail(error));
       socket.on('close', () => {
         fail(new Error('closed during the handshake'));
         if (!client.closing) client.listener.onUnexpectedClose(client);
