@@ -1,16 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { AdminAuditRepository, NewAuditEntry } from '../../src/admin/admin-audit.repository.js';
 import type { AuditEntry } from '../../src/admin/admin.events.js';
 import { KyselyAdminAuditRepository } from '../../src/admin/kysely-admin-audit.repository.js';
-import type { DatabaseTarget } from '../../src/config/app-config.js';
 import { DatabaseService } from '../../src/database/database.service.js';
+import { describeOnEachDatabase } from '../support/contract-databases.js';
 import { InMemoryAdminAuditRepository } from '../support/memory-admin-audit.repository.js';
-import { describeWithPostgres, startPostgres, type TestPostgres } from '../support/postgres.js';
-
-const START_TIMEOUT_MS = 120_000;
 
 function newEntry(overrides: Partial<NewAuditEntry> = {}): NewAuditEntry {
   return {
@@ -97,37 +91,21 @@ function adminAuditRepositoryContract(repository: () => AdminAuditRepository): v
   });
 }
 
-function describeOn(
-  title: string,
-  target: () => Promise<DatabaseTarget>,
-  cleanUp: () => Promise<void>,
-): void {
-  describe(title, () => {
-    let opened: DatabaseTarget | undefined;
-    let database: DatabaseService | undefined;
-    let repository: AdminAuditRepository | undefined;
+describe('InMemoryAdminAuditRepository (the tests’ double)', () => {
+  const repository = new InMemoryAdminAuditRepository();
+  adminAuditRepositoryContract(() => repository);
+});
 
-    beforeAll(async () => {
-      opened = await target();
-      database = await DatabaseService.connect(opened);
-      repository = new KyselyAdminAuditRepository(database);
-    }, START_TIMEOUT_MS);
-
-    afterAll(async () => {
-      await database?.close();
-      await cleanUp();
-    }, START_TIMEOUT_MS);
-
-    const current = (): AdminAuditRepository => {
-      if (!repository) throw new Error('The database did not open');
-      return repository;
-    };
-    adminAuditRepositoryContract(current);
+describeOnEachDatabase(
+  'KyselyAdminAuditRepository',
+  (database) => new KyselyAdminAuditRepository(database),
+  (opened) => {
+    adminAuditRepositoryContract(() => opened().repository);
 
     it('keeps the entries when the database is opened again', async () => {
-      if (!opened) throw new Error('The database did not open');
-      const stored = await current().append(newEntry({ action: 'session.revoked', target: 'sid-kept' }));
-      const reopened = await DatabaseService.connect(opened);
+      const { target, repository } = opened();
+      const stored = await repository.append(newEntry({ action: 'session.revoked', target: 'sid-kept' }));
+      const reopened = await DatabaseService.connect(target);
       try {
         const { entries } = await new KyselyAdminAuditRepository(reopened).page({ limit: 1 });
         expect(entries).toEqual([stored]);
@@ -135,36 +113,5 @@ function describeOn(
         await reopened.close();
       }
     });
-  });
-}
-
-describe('InMemoryAdminAuditRepository (the tests’ double)', () => {
-  const repository = new InMemoryAdminAuditRepository();
-  adminAuditRepositoryContract(() => repository);
-});
-
-let directory: string | undefined;
-describeOn(
-  'KyselyAdminAuditRepository on a SQLite file',
-  async () => {
-    directory = await mkdtemp(join(tmpdir(), 'switchboard-admin-audit-'));
-    return { kind: 'sqlite', filename: join(directory, 'audit.db') };
-  },
-  async () => {
-    if (directory) await rm(directory, { recursive: true, force: true });
   },
 );
-
-let postgres: TestPostgres | undefined;
-describeWithPostgres('KyselyAdminAuditRepository on PostgreSQL', () => {
-  describeOn(
-    'contract',
-    async () => {
-      postgres = await startPostgres();
-      return { kind: 'postgres', connectionString: postgres.connectionString, poolSize: 4 };
-    },
-    async () => {
-      await postgres?.stop();
-    },
-  );
-});

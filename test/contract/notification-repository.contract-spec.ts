@@ -1,8 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { DatabaseTarget } from '../../src/config/app-config.js';
 import { DatabaseService } from '../../src/database/database.service.js';
 import { KyselyNotificationRepository } from '../../src/notifications/kysely-notification.repository.js';
 import type {
@@ -10,11 +6,10 @@ import type {
   NotificationRepository,
 } from '../../src/notifications/notification.repository.js';
 import type { Notification } from '../../src/notifications/notifications.events.js';
+import { describeOnEachDatabase } from '../support/contract-databases.js';
 import { itemAt } from '../support/items.js';
 import { InMemoryNotificationRepository } from '../support/memory-notification.repository.js';
-import { describeWithPostgres, startPostgres, type TestPostgres } from '../support/postgres.js';
 
-const START_TIMEOUT_MS = 120_000;
 const PUBLISHED_AT = new Date('2031-05-06T07:08:09.123Z');
 /** Later than anything a case stores: deleting what was created before it empties the store. */
 const END_OF_TIME = new Date('9999-12-31T00:00:00.000Z');
@@ -395,37 +390,16 @@ function sample(): Omit<NewNotifications, 'to'> {
   return { title: 'Title', body: 'Body', level: 'info', data: undefined, createdAt: PUBLISHED_AT };
 }
 
-/** Runs the contract against a database opened once for the whole suite, then what only a database does. */
-function describeOn(
-  title: string,
-  openTarget: () => Promise<DatabaseTarget>,
-  cleanUp: () => Promise<void>,
-): void {
-  describe(title, () => {
-    let target: DatabaseTarget | undefined;
-    let database: DatabaseService | undefined;
-    let repository: NotificationRepository | undefined;
+describe('InMemoryNotificationRepository (the unit tests’ double)', () => {
+  const repository = new InMemoryNotificationRepository();
+  notificationRepositoryContract(() => repository);
+});
 
-    beforeAll(async () => {
-      target = await openTarget();
-      database = await DatabaseService.connect(target);
-      repository = new KyselyNotificationRepository(database);
-    }, START_TIMEOUT_MS);
-
-    afterAll(async () => {
-      await database?.close();
-      await cleanUp();
-    }, START_TIMEOUT_MS);
-
-    const opened = (): {
-      target: DatabaseTarget;
-      database: DatabaseService;
-      repository: NotificationRepository;
-    } => {
-      if (!target || !database || !repository) throw new Error('The database did not open');
-      return { target, database, repository };
-    };
-
+/** The contract against each database, then what only a database does. */
+describeOnEachDatabase(
+  'KyselyNotificationRepository',
+  (database) => new KyselyNotificationRepository(database),
+  (opened) => {
     notificationRepositoryContract(() => opened().repository);
 
     it('keeps notifications, read state and receipts when the database is opened again', async () => {
@@ -538,36 +512,5 @@ function describeOn(
         await Promise.all(connections.map((connection) => connection.close()));
       }
     });
-  });
-}
-
-describe('InMemoryNotificationRepository (the unit tests’ double)', () => {
-  const repository = new InMemoryNotificationRepository();
-  notificationRepositoryContract(() => repository);
-});
-
-let directory: string | undefined;
-describeOn(
-  'KyselyNotificationRepository on a SQLite file',
-  async () => {
-    directory = await mkdtemp(join(tmpdir(), 'switchboard-notifications-'));
-    return { kind: 'sqlite', filename: join(directory, 'notifications.db') };
-  },
-  async () => {
-    if (directory) await rm(directory, { recursive: true, force: true });
   },
 );
-
-let postgres: TestPostgres | undefined;
-describeWithPostgres('KyselyNotificationRepository on PostgreSQL', () => {
-  describeOn(
-    'contract',
-    async () => {
-      postgres = await startPostgres();
-      return { kind: 'postgres', connectionString: postgres.connectionString, poolSize: 4 };
-    },
-    async () => {
-      await postgres?.stop();
-    },
-  );
-});

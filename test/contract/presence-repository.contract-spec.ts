@@ -1,15 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { DatabaseTarget } from '../../src/config/app-config.js';
 import { DatabaseService } from '../../src/database/database.service.js';
 import { KyselyPresenceRepository } from '../../src/presence/kysely-presence.repository.js';
 import type { PresenceRepository } from '../../src/presence/presence.repository.js';
+import { describeOnEachDatabase } from '../support/contract-databases.js';
 import { InMemoryPresenceRepository } from '../support/memory-presence.repository.js';
-import { describeWithPostgres, startPostgres, type TestPostgres } from '../support/postgres.js';
 
-const START_TIMEOUT_MS = 120_000;
 const newUser = (): string => `user-${randomUUID()}`;
 
 /** What every `PresenceRepository` must do: each database, and the unit tests' double. */
@@ -47,40 +42,24 @@ function presenceRepositoryContract(repository: () => PresenceRepository): void 
   });
 }
 
-function describeOn(
-  title: string,
-  target: () => Promise<DatabaseTarget>,
-  cleanUp: () => Promise<void>,
-): void {
-  describe(title, () => {
-    let opened: DatabaseTarget | undefined;
-    let database: DatabaseService | undefined;
-    let repository: PresenceRepository | undefined;
+describe('InMemoryPresenceRepository (the unit tests’ double)', () => {
+  const repository = new InMemoryPresenceRepository();
+  presenceRepositoryContract(() => repository);
+});
 
-    beforeAll(async () => {
-      opened = await target();
-      database = await DatabaseService.connect(opened);
-      repository = new KyselyPresenceRepository(database);
-    }, START_TIMEOUT_MS);
-
-    afterAll(async () => {
-      await database?.close();
-      await cleanUp();
-    }, START_TIMEOUT_MS);
-
-    const current = (): PresenceRepository => {
-      if (!repository) throw new Error('The database did not open');
-      return repository;
-    };
-    presenceRepositoryContract(current);
+describeOnEachDatabase(
+  'KyselyPresenceRepository',
+  (database) => new KyselyPresenceRepository(database),
+  (opened) => {
+    presenceRepositoryContract(() => opened().repository);
 
     it('keeps statuses and last-seen times when the database is opened again', async () => {
-      if (!opened) throw new Error('The database did not open');
+      const { target, repository } = opened();
       const alice = newUser();
       const seen = new Date('2032-01-01T00:00:00.000Z');
-      await current().setStatus(alice, 'away');
-      await current().recordLastSeen(alice, seen);
-      const reopened = await DatabaseService.connect(opened);
+      await repository.setStatus(alice, 'away');
+      await repository.recordLastSeen(alice, seen);
+      const reopened = await DatabaseService.connect(target);
       try {
         const found = await new KyselyPresenceRepository(reopened).find([alice]);
         expect(found.get(alice)).toEqual({ status: 'away', lastSeenAt: seen });
@@ -88,36 +67,5 @@ function describeOn(
         await reopened.close();
       }
     });
-  });
-}
-
-describe('InMemoryPresenceRepository (the unit tests’ double)', () => {
-  const repository = new InMemoryPresenceRepository();
-  presenceRepositoryContract(() => repository);
-});
-
-let directory: string | undefined;
-describeOn(
-  'KyselyPresenceRepository on a SQLite file',
-  async () => {
-    directory = await mkdtemp(join(tmpdir(), 'switchboard-presence-'));
-    return { kind: 'sqlite', filename: join(directory, 'presence.db') };
-  },
-  async () => {
-    if (directory) await rm(directory, { recursive: true, force: true });
   },
 );
-
-let postgres: TestPostgres | undefined;
-describeWithPostgres('KyselyPresenceRepository on PostgreSQL', () => {
-  describeOn(
-    'contract',
-    async () => {
-      postgres = await startPostgres();
-      return { kind: 'postgres', connectionString: postgres.connectionString, poolSize: 4 };
-    },
-    async () => {
-      await postgres?.stop();
-    },
-  );
-});
