@@ -1,33 +1,20 @@
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import type { Socket } from 'socket.io-client';
 import request from 'supertest';
-import {
-  ChatEvent,
-  type ChatClientToServerEvents,
-  type ChatServerToClientEvents,
-  type SendMessageRequest,
-} from '../../src/chat/chat.events.js';
+import { ChatEvent, type SendMessageRequest } from '../../src/chat/chat.events.js';
 import type { Chat, ChatMessage, MessagePage } from '../../src/chat/chat.types.js';
 import type { AckResponse } from '../../src/common/envelope.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
-import { ackData, stopStarted } from '../support/cluster.js';
-import { ChatInbox } from '../support/chat-inbox.js';
-import { client, closeAll, connected } from '../support/clients.js';
+import { ackData, type ChatMember, type ChatSocket, joinChat, stopStarted } from '../support/cluster.js';
+import type { ChatInbox } from '../support/chat-inbox.js';
+import { closeAll } from '../support/clients.js';
 import { ms, pollUntil } from '../support/polling.js';
 import { describeWithPostgres, startPostgres } from '../support/postgres.js';
 import { describeWithRedis, startRedis } from '../support/redis-server.js';
 import { signToken } from '../support/tokens.js';
 
-type ChatSocket = Socket<ChatServerToClientEvents, ChatClientToServerEvents>;
 type RunningRedis = Awaited<ReturnType<typeof startRedis>>;
 type RunningPostgres = Awaited<ReturnType<typeof startPostgres>>;
-
-interface Member {
-  userId: string;
-  socket: ChatSocket;
-  inbox: ChatInbox;
-}
 
 /** A send the server acknowledged; over REST, 201 stored it and 200 found it stored under its `clientId`. */
 interface AckedAttempt {
@@ -110,15 +97,8 @@ describeWithPostgres('chat across a cluster of instances', () => {
       return instance;
     }
 
-    async function join(instance: AppProcess, userId: string): Promise<Member> {
-      const socket = client(instance.url, '/chat', {
-        auth: { token: signToken({ sub: userId }) },
-      }) as ChatSocket;
-      sockets.push(socket);
-      const inbox = new ChatInbox(socket);
-      await connected(socket);
-      return { userId, socket, inbox };
-    }
+    const join = (instance: AppProcess, userId: string): Promise<ChatMember> =>
+      joinChat(instance, userId, sockets);
 
     async function createChat(instance: AppProcess, creator: string, others: string[]): Promise<Chat> {
       const response = await request(instance.url)
@@ -129,7 +109,7 @@ describeWithPostgres('chat across a cluster of instances', () => {
       return dataOf<Chat>(response);
     }
 
-    async function send(member: Member, chatId: string, content: string): Promise<ChatMessage> {
+    async function send(member: ChatMember, chatId: string, content: string): Promise<ChatMessage> {
       return ackData(
         await member.socket.emitWithAck(ChatEvent.SendMessage, { chatId, content, clientId: randomUUID() }),
       );
@@ -404,7 +384,7 @@ describeWithPostgres('chat across a cluster of instances', () => {
 /** One send of `member` on `instance`, given up after `ACK_PATIENCE_MS` as a client would. */
 async function attemptSend(
   instance: AppProcess,
-  member: Member,
+  member: ChatMember,
   payload: SendMessageRequest,
   overRest: boolean,
 ): Promise<SendAttempt> {

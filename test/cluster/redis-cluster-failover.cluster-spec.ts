@@ -5,19 +5,12 @@ import { join as joinPath } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
-import {
-  CHAT_NAMESPACE,
-  ChatEvent,
-  type ChatClientToServerEvents,
-  type ChatMessage,
-  type ChatServerToClientEvents,
-} from '../../src/chat/chat.events.js';
+import { CHAT_NAMESPACE, ChatEvent, type ChatMessage } from '../../src/chat/chat.events.js';
 import type { Chat } from '../../src/chat/chat.types.js';
 import type { AckResponse } from '../../src/contracts/index.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
-import { ChatInbox } from '../support/chat-inbox.js';
-import { ackData, stopStarted } from '../support/cluster.js';
-import { client, closeAll, connected } from '../support/clients.js';
+import { ackData, type ChatMember, joinChat, stopStarted } from '../support/cluster.js';
+import { closeAll } from '../support/clients.js';
 import { pollUntil } from '../support/polling.js';
 import {
   describeWithRedisCluster,
@@ -26,12 +19,7 @@ import {
 } from '../support/redis-cluster.js';
 import { signToken } from '../support/tokens.js';
 
-type ChatSocket = Socket<ChatServerToClientEvents, ChatClientToServerEvents>;
-
-interface Member {
-  userId: string;
-  socket: ChatSocket;
-  inbox: ChatInbox;
+interface Member extends ChatMember {
   /** When each `message:new` arrived, by message id. */
   arrivals: Map<number, number>;
 }
@@ -104,15 +92,10 @@ describeWithRedisCluster('failover of a Redis Cluster master, with replicas (RED
   }
 
   async function join(instance: AppProcess, userId: string): Promise<Member> {
-    const socket = client(instance.url, '/chat', {
-      auth: { token: signToken({ sub: userId }) },
-    }) as ChatSocket;
-    sockets.push(socket);
-    const inbox = new ChatInbox(socket);
+    const member = await joinChat(instance, userId, sockets);
     const arrivals = new Map<number, number>();
-    socket.on(ChatEvent.NewMessage, ({ data }) => arrivals.set(data.id, performance.now()));
-    await connected(socket);
-    return { userId, socket, inbox, arrivals };
+    member.socket.on(ChatEvent.NewMessage, ({ data }) => arrivals.set(data.id, performance.now()));
+    return { ...member, arrivals };
   }
 
   beforeAll(async () => {

@@ -4,16 +4,11 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
-import {
-  ChatEvent,
-  type ChatClientToServerEvents,
-  type ChatServerToClientEvents,
-} from '../../src/chat/chat.events.js';
+import { ChatEvent } from '../../src/chat/chat.events.js';
 import type { Chat } from '../../src/chat/chat.types.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
-import { ChatInbox } from '../support/chat-inbox.js';
-import { ackData, stopStarted } from '../support/cluster.js';
-import { client, closeAll, connected } from '../support/clients.js';
+import { ackData, joinChat, stopStarted } from '../support/cluster.js';
+import { closeAll } from '../support/clients.js';
 import { pollUntil } from '../support/polling.js';
 import {
   describeWithRedisClusterTls,
@@ -21,8 +16,6 @@ import {
   type TestRedisCluster,
 } from '../support/redis-cluster.js';
 import { signToken } from '../support/tokens.js';
-
-type ChatSocket = Socket<ChatServerToClientEvents, ChatClientToServerEvents>;
 
 interface HealthBody {
   status: 'ok' | 'degraded' | 'down';
@@ -99,17 +92,8 @@ describeWithRedisClusterTls(
           expect(value.body.checks.redis.status).toBe('up');
         }
 
-        const join = async (instance: AppProcess, userId: string) => {
-          const socket = client(instance.url, '/chat', {
-            auth: { token: signToken({ sub: userId }) },
-          }) as ChatSocket;
-          sockets.push(socket);
-          const inbox = new ChatInbox(socket);
-          await connected(socket);
-          return { userId, socket, inbox };
-        };
-        const alice = await join(a, newUser('alice'));
-        const bob = await join(b, newUser('bob'));
+        const alice = await joinChat(a, newUser('alice'), sockets);
+        const bob = await joinChat(b, newUser('bob'), sockets);
         const created = await request(a.url)
           .post('/api/chats')
           .set({ Authorization: `Bearer ${signToken({ sub: alice.userId })}` })

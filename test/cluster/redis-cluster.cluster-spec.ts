@@ -5,15 +5,10 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
-import {
-  ChatEvent,
-  type ChatClientToServerEvents,
-  type ChatServerToClientEvents,
-} from '../../src/chat/chat.events.js';
+import { ChatEvent } from '../../src/chat/chat.events.js';
 import type { Chat } from '../../src/chat/chat.types.js';
 import { startAppProcess, type AppProcess } from '../support/app-process.js';
-import { ackCount, ackData, restCount, stopStarted } from '../support/cluster.js';
-import { ChatInbox } from '../support/chat-inbox.js';
+import { ackCount, ackData, type ChatMember, joinChat, restCount, stopStarted } from '../support/cluster.js';
 import { client, closeAll, connected, disconnected, nextEvent, refused } from '../support/clients.js';
 import { pollUntil } from '../support/polling.js';
 import {
@@ -22,14 +17,6 @@ import {
   type TestRedisCluster,
 } from '../support/redis-cluster.js';
 import { signToken } from '../support/tokens.js';
-
-type ChatSocket = Socket<ChatServerToClientEvents, ChatClientToServerEvents>;
-
-interface Member {
-  userId: string;
-  socket: ChatSocket;
-  inbox: ChatInbox;
-}
 
 /**
  * Rate limits stay at their defaults, so the handshake and REST limiters count in the cluster
@@ -81,12 +68,8 @@ describeWithRedisCluster('two instances on a three-master Redis Cluster (REDIS_C
     return socket as S;
   }
 
-  async function join(instance: AppProcess, userId: string): Promise<Member> {
-    const socket = open<ChatSocket>(instance, '/chat', signToken({ sub: userId }));
-    const inbox = new ChatInbox(socket);
-    await connected(socket);
-    return { userId, socket, inbox };
-  }
+  const join = (instance: AppProcess, userId: string): Promise<ChatMember> =>
+    joinChat(instance, userId, sockets);
 
   beforeAll(async () => {
     cluster = await startRedisCluster();
@@ -408,17 +391,8 @@ describeWithRedisCluster(
           );
         }
 
-        const join = async (instance: AppProcess, userId: string) => {
-          const socket = client(instance.url, '/chat', {
-            auth: { token: signToken({ sub: userId }) },
-          }) as ChatSocket;
-          sockets.push(socket);
-          const inbox = new ChatInbox(socket);
-          await connected(socket);
-          return { userId, socket, inbox };
-        };
-        const alice = await join(a, newUser('alice'));
-        const bob = await join(b, newUser('bob'));
+        const alice = await joinChat(a, newUser('alice'), sockets);
+        const bob = await joinChat(b, newUser('bob'), sockets);
         const created = await request(a.url)
           .post('/api/chats')
           .set(bearer(signToken({ sub: alice.userId })))

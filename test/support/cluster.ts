@@ -1,8 +1,24 @@
 import type { Socket } from 'socket.io-client';
 import request from 'supertest';
+import {
+  CHAT_NAMESPACE,
+  type ChatClientToServerEvents,
+  type ChatServerToClientEvents,
+} from '../../src/chat/chat.events.js';
 import type { AckResponse } from '../../src/contracts/index.js';
 import type { AppProcess } from './app-process.js';
+import { ChatInbox } from './chat-inbox.js';
+import { client, connected } from './clients.js';
 import { signToken } from './tokens.js';
+
+export type ChatSocket = Socket<ChatServerToClientEvents, ChatClientToServerEvents>;
+
+/** A user's `/chat` socket on one instance, and what it received. */
+export interface ChatMember {
+  userId: string;
+  socket: ChatSocket;
+  inbox: ChatInbox;
+}
 
 const countReader = signToken({ sub: 'cluster-count-reader' });
 
@@ -37,4 +53,15 @@ export async function stopStarted(starting: Promise<AppProcess>[]): Promise<void
   await Promise.all(
     instances.flatMap((instance) => (instance.status === 'fulfilled' ? [instance.value.stop()] : [])),
   );
+}
+
+/** Connects `userId` to `/chat` on `instance`; `sockets` keeps the socket for the suite to close. */
+export async function joinChat(instance: AppProcess, userId: string, sockets: Socket[]): Promise<ChatMember> {
+  const socket = client(instance.url, CHAT_NAMESPACE, {
+    auth: { token: signToken({ sub: userId }) },
+  }) as ChatSocket;
+  sockets.push(socket);
+  const inbox = new ChatInbox(socket);
+  await connected(socket);
+  return { userId, socket, inbox };
 }
