@@ -48,40 +48,23 @@ export async function connectFleet(
   sizes: { connections: number; concurrency: number; perAddress: number; probes: number },
   startMeter: () => Promise<ResourceMeter>,
 ): Promise<ConnectResult> {
-  const handshakes = new Histogram();
-  const errors = new Set<string>();
-  let failures = 0;
   const clients = new Array<LightClient | undefined>(sizes.connections);
   const meter = await startMeter();
   const presenceBefore = fleet.presenceDeliveries;
   const startedAt = performance.now();
-  await inPool(
+  const { handshakes, failures, errors } = await connectClients(
+    fleet,
+    wire,
     Array.from({ length: sizes.connections }, (_, index) => index),
-    sizes.concurrency,
-    async (index) => {
-      try {
-        const { client, handshakeMs } = await LightClient.connect({
-          url: wire.clientUrl(index),
-          protocol: wire.protocol,
-          auth: wire.clientAuth(index),
-          localAddress: sourceAddress(index, sizes.perAddress),
-          listener: fleet,
-          timeoutMs: HANDSHAKE_TIMEOUT_MS,
-        });
-        clients[index] = client;
-        handshakes.record(handshakeMs);
-      } catch (error) {
-        failures += 1;
-        if (errors.size < ERRORS_KEPT) errors.add(error instanceof Error ? error.message : String(error));
-      }
-    },
+    sizes,
+    (index, client) => (clients[index] = client),
   );
   const seconds = (performance.now() - startedAt) / 1000;
   const resources = await meter.stop();
   const presenceDeliveries = fleet.presenceDeliveries - presenceBefore;
   fleet.clients = clients.filter((client): client is LightClient => client !== undefined);
   if (failures > 0) {
-    throw new Error(`${failures} of ${sizes.connections} connections failed: ${[...errors].join('; ')}`);
+    throw new Error(`${failures} of ${sizes.connections} connections failed: ${errors.join('; ')}`);
   }
   const probeAuth = wire.probeAuth;
   fleet.probes = probeAuth
@@ -100,6 +83,40 @@ export async function connectFleet(
     resources,
     presenceDeliveries,
   };
+}
+
+/**
+ * Connects the fleet's clients `indexes`, `concurrency` handshakes in flight, handing each to
+ * `connected`; answers their handshake times, and how many failed with the first few reasons.
+ */
+export async function connectClients(
+  fleet: Fleet,
+  wire: TargetWire,
+  indexes: readonly number[],
+  sizes: { concurrency: number; perAddress: number },
+  connected: (index: number, client: LightClient) => void,
+): Promise<{ handshakes: Histogram; failures: number; errors: string[] }> {
+  const handshakes = new Histogram();
+  const errors = new Set<string>();
+  let failures = 0;
+  await inPool(indexes, sizes.concurrency, async (index) => {
+    try {
+      const { client, handshakeMs } = await LightClient.connect({
+        url: wire.clientUrl(index),
+        protocol: wire.protocol,
+        auth: wire.clientAuth(index),
+        localAddress: sourceAddress(index, sizes.perAddress),
+        listener: fleet,
+        timeoutMs: HANDSHAKE_TIMEOUT_MS,
+      });
+      connected(index, client);
+      handshakes.record(handshakeMs);
+    } catch (error) {
+      failures += 1;
+      if (errors.size < ERRORS_KEPT) errors.add(error instanceof Error ? error.message : String(error));
+    }
+  });
+  return { handshakes, failures, errors: [...errors] };
 }
 
 /** 127.0.x.y, a new one every `perAddress` connections, so no address runs out of ports. */

@@ -1,4 +1,4 @@
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import type { AckResponse, Envelope } from '../../src/common/envelope.js';
 import {
   PRESENCE_NAMESPACE,
@@ -8,6 +8,7 @@ import {
   type PresenceServerPayloads,
   type PresenceState,
 } from '../../src/presence/presence.events.js';
+import { connectReferenceClient } from './probe.js';
 
 export type PresenceEventName = keyof PresenceServerPayloads;
 export type PresenceEventCounts = Record<PresenceEventName, number>;
@@ -41,24 +42,10 @@ export class PresenceObserver {
     }
   }
 
-  static connect(baseUrl: string, auth: object, timeoutMs: number): Promise<PresenceObserver> {
-    const socket = io(`${baseUrl}${PRESENCE_NAMESPACE}`, {
-      transports: ['websocket'],
-      reconnection: false,
-      forceNew: true,
-      auth,
-      timeout: timeoutMs,
-    });
-    return new Promise((resolve, reject) => {
-      socket.once('connect', () => {
-        socket.off('connect_error');
-        resolve(new PresenceObserver(socket));
-      });
-      socket.once('connect_error', (error: Error) => {
-        socket.close();
-        reject(new Error(`presence observer refused: ${error.message}`));
-      });
-    });
+  static async connect(baseUrl: string, auth: object, timeoutMs: number): Promise<PresenceObserver> {
+    return new PresenceObserver(
+      await connectReferenceClient(`${baseUrl}${PRESENCE_NAMESPACE}`, auth, timeoutMs, 'presence observer'),
+    );
   }
 
   /** Follows `userIds`, at most `PresenceLimits.maxIdsPerCall` per call; answers their states. */

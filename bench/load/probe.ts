@@ -25,24 +25,8 @@ export class Probe {
     });
   }
 
-  static connect(baseUrl: string, auth: object, timeoutMs: number): Promise<Probe> {
-    const socket = io(`${baseUrl}${BENCH_NAMESPACE}`, {
-      transports: ['websocket'],
-      reconnection: false,
-      forceNew: true,
-      auth,
-      timeout: timeoutMs,
-    });
-    return new Promise((resolve, reject) => {
-      socket.once('connect', () => {
-        socket.off('connect_error');
-        resolve(new Probe(socket));
-      });
-      socket.once('connect_error', (error: Error) => {
-        socket.close();
-        reject(new Error(`probe refused: ${error.message}`));
-      });
-    });
+  static async connect(baseUrl: string, auth: object, timeoutMs: number): Promise<Probe> {
+    return new Probe(await connectReferenceClient(`${baseUrl}${BENCH_NAMESPACE}`, auth, timeoutMs, 'probe'));
   }
 
   received(step: number): number {
@@ -52,4 +36,33 @@ export class Probe {
   close(): void {
     this.socket.close();
   }
+}
+
+/**
+ * A socket.io-client over WebSocket, without reconnection, connected to `url` (a namespace);
+ * rejects with `what` named when the server refuses it.
+ */
+export function connectReferenceClient(
+  url: string,
+  auth: object,
+  timeoutMs: number,
+  what: string,
+): Promise<Socket> {
+  const socket = io(url, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    auth,
+    timeout: timeoutMs,
+  });
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => {
+      socket.off('connect_error');
+      resolve(socket);
+    });
+    socket.once('connect_error', (error: Error) => {
+      socket.close();
+      reject(new Error(`${what} refused: ${error.message}`));
+    });
+  });
 }

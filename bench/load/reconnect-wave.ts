@@ -2,12 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import type { BenchPlan } from '../plan.js';
 import { SUBSCRIPTIONS_PER_OBSERVER } from '../plan.js';
-import { inPool } from '../pool.js';
 import type { PresenceCounters, ProcessSample } from '../targets/control.js';
-import { HANDSHAKE_TIMEOUT_MS, sourceAddress, type TargetWire } from './connect.js';
+import { connectClients, HANDSHAKE_TIMEOUT_MS, type TargetWire } from './connect.js';
 import type { Fleet } from './fleet.js';
-import { Histogram, type LatencySummary } from './histogram.js';
-import { LightClient } from './light-client.js';
+import type { LatencySummary } from './histogram.js';
 import {
   noPresenceEvents,
   PRESENCE_EVENTS,
@@ -24,7 +22,6 @@ import type { ResourceMeter, ResourceUsage } from './resources.js';
 const WATCH_PAST_GRACE_MS = 2_500;
 /** How often the server's counters are read while waiting for it to see the drops. */
 const POLL_MS = 20;
-const ERRORS_KEPT = 5;
 
 export interface ReconnectWaveResult {
   /** Connected users of the wave, each with one connection on `/chat`. */
@@ -139,32 +136,21 @@ export async function runReconnectWave(
     }
     const serverSawDropsMs = performance.now() - droppedAt;
 
-    const handshakes = new Histogram();
-    const errors = new Set<string>();
-    let failures = 0;
     let returned = 0;
-    await inPool(dropped, sizes.concurrency, async (index) => {
-      try {
-        const { client, handshakeMs } = await LightClient.connect({
-          url: wire.clientUrl(index),
-          protocol: wire.protocol,
-          auth: wire.clientAuth(index),
-          localAddress: sourceAddress(index, sizes.perAddress),
-          listener: fleet,
-          timeoutMs: HANDSHAKE_TIMEOUT_MS,
-        });
+    const { handshakes, failures, errors } = await connectClients(
+      fleet,
+      wire,
+      dropped,
+      sizes,
+      (index, client) => {
         fleet.clients[index] = client;
-        handshakes.record(handshakeMs);
         returned += 1;
-      } catch (error) {
-        failures += 1;
-        if (errors.size < ERRORS_KEPT) errors.add(error instanceof Error ? error.message : String(error));
-      }
-    });
+      },
+    );
     const maxAwayMs = performance.now() - droppedAt;
     const resources = await activeMeter.stop();
     if (failures > 0) {
-      throw new Error(`${failures} of ${dropped.length} reconnects failed: ${[...errors].join('; ')}`);
+      throw new Error(`${failures} of ${dropped.length} reconnects failed: ${errors.join('; ')}`);
     }
 
     const watchedMs = before.graceMs + WATCH_PAST_GRACE_MS;
