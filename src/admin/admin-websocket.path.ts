@@ -1,11 +1,11 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Role } from '../auth/roles.js';
-import { FailureLog, guarded } from '../common/failure-log.js';
-import { AppConfig } from '../config/app-config.js';
+import { FailureLog } from '../common/failure-log.js';
 import type { EventsWebSocketConnection } from '../notifications/events-websocket.connection.js';
 import { EventsWebSocketDoor, type EventsWebSocketPath } from '../notifications/events-websocket.door.js';
 import { EventsFrame } from '../notifications/events-websocket.frames.js';
 import { LiveDelivery } from '../notifications/live-delivery.js';
+import { AdminStatsPush } from './admin-stats.push.js';
 import { AdminStatsService } from './admin-stats.service.js';
 import { ADMIN_EVENT_PATTERNS, ADMIN_WEBSOCKET_PATH, AdminEvent } from './admin.events.js';
 
@@ -21,32 +21,30 @@ export class AdminWebSocketPath implements EventsWebSocketPath, OnModuleInit, On
   readonly clientFrames = [EventsFrame.Ping, EventsFrame.GetSubscriptions];
   private readonly failures = new FailureLog(AdminWebSocketPath.name);
   private readonly connections = new Set<EventsWebSocketConnection>();
-  private readonly statsMs: number;
-  private stop?: () => void;
-  private timer?: NodeJS.Timeout;
-  private pushing = false;
+  private readonly stops: (() => void)[] = [];
 
   constructor(
     private readonly door: EventsWebSocketDoor,
     private readonly delivery: LiveDelivery,
     private readonly stats: AdminStatsService,
-    config: AppConfig,
-  ) {
-    this.statsMs = config.admin.statsMs;
-  }
+    private readonly statsPush: AdminStatsPush,
+  ) {}
 
   onModuleInit(): void {
-    this.stop = this.door.addPath(ADMIN_WEBSOCKET_PATH, this);
-    this.timer = setInterval(
-      guarded(`push the admin stats on ${ADMIN_WEBSOCKET_PATH}`, () => this.pushStats()),
-      this.statsMs,
+    this.stops.push(
+      this.door.addPath(ADMIN_WEBSOCKET_PATH, this),
+      this.statsPush.add({
+        present: () => this.connections.size > 0,
+        push: (stats) => {
+          const frame = JSON.stringify({ type: AdminEvent.Stats, payload: stats });
+          for (const connection of [...this.connections]) connection.sendEncoded(frame);
+        },
+      }),
     );
-    this.timer.unref();
   }
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
-    this.stop?.();
+    for (const stop of this.stops.splice(0)) stop();
   }
 
   opened(connection: EventsWebSocketConnection): void {
@@ -67,17 +65,5 @@ export class AdminWebSocketPath implements EventsWebSocketPath, OnModuleInit, On
 
   closed(connection: EventsWebSocketConnection): void {
     this.connections.delete(connection);
-  }
-
-  /** One build of the stats for all of this instance's connections, none while none is here. */
-  private async pushStats(): Promise<void> {
-    if (this.connections.size === 0 || this.pushing) return;
-    this.pushing = true;
-    try {
-      const frame = JSON.stringify({ type: AdminEvent.Stats, payload: await this.stats.current() });
-      for (const connection of [...this.connections]) connection.sendEncoded(frame);
-    } finally {
-      this.pushing = false;
-    }
   }
 }

@@ -11,12 +11,12 @@ import type { Namespace, Socket } from 'socket.io';
 import { Roles } from '../auth/auth.metadata.js';
 import { hasAnyRole, Role } from '../auth/roles.js';
 import { envelope } from '../common/envelope.js';
-import { FailureLog, guarded } from '../common/failure-log.js';
-import { AppConfig } from '../config/app-config.js';
+import { FailureLog } from '../common/failure-log.js';
 import { connectionOf, identityOf } from '../connections/connection.types.js';
 import type { EventSubscriber } from '../notifications/event-router.js';
 import { LiveDelivery } from '../notifications/live-delivery.js';
 import { RealtimeGateway } from '../realtime/realtime-gateway.decorator.js';
+import { AdminStatsPush } from './admin-stats.push.js';
 import { AdminStatsService } from './admin-stats.service.js';
 import {
   ADMIN_EVENT_PATTERNS,
@@ -47,31 +47,28 @@ export class AdminGateway
 {
   private readonly failures = new FailureLog(AdminGateway.name);
   private readonly subscribers = new WeakMap<Socket, EventSubscriber>();
-  private readonly statsMs: number;
-  private namespace?: Namespace;
-  private timer?: NodeJS.Timeout;
-  private pushing = false;
+  private stopStats?: () => void;
 
   constructor(
     private readonly admin: AdminService,
     private readonly stats: AdminStatsService,
     private readonly delivery: LiveDelivery,
-    config: AppConfig,
-  ) {
-    this.statsMs = config.admin.statsMs;
-  }
+    private readonly statsPush: AdminStatsPush,
+  ) {}
 
   afterInit(namespace: Namespace): void {
-    this.namespace = namespace;
-    this.timer = setInterval(
-      guarded('push the admin stats', () => this.pushStats()),
-      this.statsMs,
-    );
-    this.timer.unref();
+    this.stopStats = this.statsPush.add({
+      present: () => namespace.sockets.size > 0,
+      push: (stats) => {
+        const event = envelope(AdminEvent.Stats, stats);
+        for (const socket of namespace.sockets.values())
+          if (isAdmin(socket)) socket.emit(AdminEvent.Stats, event);
+      },
+    });
   }
 
   onModuleDestroy(): void {
-    clearInterval(this.timer);
+    this.stopStats?.();
   }
 
   async handleConnection(socket: Socket): Promise<void> {
@@ -126,19 +123,6 @@ export class AdminGateway
     @ConnectedSocket() socket: Socket,
   ): Promise<RevokeSessionResult> {
     return this.admin.revokeSession(actorOf(socket), request);
-  }
-
-  /** One build of the stats for all of this instance's admin sockets, none while none is here. */
-  private async pushStats(): Promise<void> {
-    const sockets = this.namespace?.sockets;
-    if (!sockets || sockets.size === 0 || this.pushing) return;
-    this.pushing = true;
-    try {
-      const event = envelope(AdminEvent.Stats, await this.stats.current());
-      for (const socket of sockets.values()) if (isAdmin(socket)) socket.emit(AdminEvent.Stats, event);
-    } finally {
-      this.pushing = false;
-    }
   }
 }
 

@@ -4,6 +4,7 @@ import { NotificationsModule } from '../notifications/notifications.module.js';
 import { PresenceModule } from '../presence/presence.module.js';
 import { RedisService } from '../redis/redis.service.js';
 import { AdminAuditRepository } from './admin-audit.repository.js';
+import { AdminStatsPush } from './admin-stats.push.js';
 import { AdminStatsService } from './admin-stats.service.js';
 import { AdminController } from './admin.controller.js';
 import { AdminGateway } from './admin.gateway.js';
@@ -30,6 +31,7 @@ const RECORD_KEPT_FOR_TTLS = 3;
   providers: [
     AdminService,
     AdminStatsService,
+    AdminStatsPush,
     AdminGateway,
     AdminWebSocketPath,
     { provide: AdminAuditRepository, useClass: KyselyAdminAuditRepository },
