@@ -1,7 +1,5 @@
 /** How a `BatchWindow` hands over what it gathered, and what it does with a failed hand-over. */
 export interface BatchWindowOptions<K, V> {
-  /** The shortest time between two batches. */
-  intervalMs: number;
   /** What a key added again before its batch went out becomes; by default the later value. */
   merge?: (earlier: V, later: V) => V;
   deliver: (batch: Map<K, V>) => Promise<void>;
@@ -9,16 +7,15 @@ export interface BatchWindowOptions<K, V> {
 }
 
 /**
- * Gathers values by key and delivers them in batches: the first value after a quiet interval
- * goes out at the next turn of the event loop, later ones at most once per `intervalMs`. A lone
- * change is barely delayed, and a burst costs one batch per interval rather than one delivery
- * per value. Batches never overlap: one that is still being delivered holds the next back.
+ * Gathers values by key and delivers them in batches: a value goes out at the next turn of the
+ * event loop, with whatever else came meanwhile. Batches never overlap: values that come while
+ * one is being delivered make the next, so under load a burst costs a few batches rather than
+ * one delivery per value, and a lone value is barely delayed.
  */
 export class BatchWindow<K, V> {
   private pending = new Map<K, V>();
   private timer?: NodeJS.Timeout;
   private delivering: Promise<void> | null = null;
-  private lastDeliveryAt = Number.NEGATIVE_INFINITY;
   private closed = false;
 
   constructor(private readonly options: BatchWindowOptions<K, V>) {}
@@ -53,11 +50,10 @@ export class BatchWindow<K, V> {
 
   private schedule(): void {
     if (this.timer || this.delivering || this.pending.size === 0) return;
-    const wait = Math.max(0, this.lastDeliveryAt + this.options.intervalMs - Date.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.deliver();
-    }, wait);
+    }, 0);
     this.timer.unref();
   }
 
@@ -65,7 +61,6 @@ export class BatchWindow<K, V> {
     if (this.pending.size === 0 || this.closed) return;
     const batch = this.pending;
     this.pending = new Map();
-    this.lastDeliveryAt = Date.now();
     this.delivering = this.options.deliver(batch).catch(this.options.onFailure);
     await this.delivering;
     this.delivering = null;

@@ -84,10 +84,8 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
   private readonly swept = new Map<string, number>();
   /** A tick failed since the online users were last checked against their connections. */
   private unreconciled = false;
+  /** Changes are told in batches (docs/protocol.md, Presence, Batches). */
   private readonly announcements = new BatchWindow<string, Announcement>({
-    // No pause between batches: a lone change goes at once, and under load what comes while one
-    // batch is told makes the next. Waiting longer would tell more sockets that connected since.
-    intervalMs: 0,
     merge: mergeAnnouncements,
     deliver: (batch) => this.announce(batch),
     onFailure: (error) => this.logger.warn(`Could not tell presence changes: ${errorMessage(error)}`),
