@@ -136,11 +136,7 @@ export class NotificationsGateway implements OnGatewayInit<Namespace>, OnGateway
   }
 
   private deliverEvent(socket: Socket, event: PublishedEvent): void {
-    if (this.routing?.event !== event) {
-      this.emitRouted();
-      this.routing = { event, socketIds: [] };
-    }
-    this.routing.socketIds.push(socket.id);
+    (this.routing ??= { event, socketIds: [] }).socketIds.push(socket.id);
   }
 
   /** One subscriber per socket, made at its first subscription. */
