@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { sql, type Kysely, type Selectable } from 'kysely';
+import { chunks } from '../common/chunks.js';
 import { AppError } from '../common/errors.js';
 import { DatabaseService, type DatabaseDialect } from '../database/database.service.js';
 import { PreparedQuery } from '../database/prepared-query.js';
@@ -567,12 +568,6 @@ function pushTo(lists: Map<string, string[]>, key: string, value: string): void 
   const list = lists.get(key);
   if (list) list.push(value);
   else lists.set(key, [value]);
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const parts: T[][] = [];
-  for (let from = 0; from < items.length; from += size) parts.push(items.slice(from, from + size));
-  return parts;
 }
 
 function compareMembers(a: MemberRow, b: MemberRow): number {

@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import { hasAnyRole, Role } from '../auth/roles.js';
 import { ChatMembership, type MemberChat } from '../chat/chat-membership.js';
 import { BatchWindow } from '../common/batch-window.js';
+import { chunks } from '../common/chunks.js';
 import { Clock } from '../common/clock.js';
 import { errorMessage, guarded } from '../common/failure-log.js';
 import { AppConfig } from '../config/app-config.js';
@@ -367,9 +368,7 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
    * batch leaves in one turn, so a socket told of many users gets them in one write.
    */
   private async announce(batch: Map<string, Announcement>): Promise<void> {
-    const entries = [...batch];
-    for (let from = 0; from < entries.length; from += ANNOUNCE_CHUNK) {
-      const chunk = entries.slice(from, from + ANNOUNCE_CHUNK);
+    for (const chunk of chunks([...batch], ANNOUNCE_CHUNK)) {
       const arrivals = chunk.filter(([, announcement]) => announcement.arrived).map(([userId]) => userId);
       const stored =
         arrivals.length > 0 ? await this.repository.find(arrivals) : new Map<string, StoredPresence>();
