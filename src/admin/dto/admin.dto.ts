@@ -47,20 +47,6 @@ const QueryInteger = (min: number, max: number) =>
     Max(max),
   );
 
-/** `admin:disconnect-user`. */
-export class DisconnectUserDto implements DisconnectUserRequest {
-  @IsUserId()
-  userId!: string;
-
-  @IfPresent()
-  @IsText(AdminLimits.maxReasonLength)
-  reason?: string;
-
-  @IfPresent()
-  @IsBoolean()
-  revoke?: boolean;
-}
-
 /** `DELETE /api/admin/users/:userId/connections`: `reason` and `revoke` in the body… */
 export class DisconnectOptionsDto implements Omit<DisconnectUserRequest, 'userId'> {
   @IfPresent()
@@ -70,6 +56,12 @@ export class DisconnectOptionsDto implements Omit<DisconnectUserRequest, 'userId
   @IfPresent()
   @IsBoolean()
   revoke?: boolean;
+}
+
+/** `admin:disconnect-user`: the same options, and the user. */
+export class DisconnectUserDto extends DisconnectOptionsDto implements DisconnectUserRequest {
+  @IsUserId()
+  userId!: string;
 }
 
 /** …or in the query (`?reason=…&revoke=true`). */

@@ -68,15 +68,11 @@ export default async () => {
         [
           import('../../admin/dto/admin.dto.js'),
           {
-            DisconnectUserDto: {
-              userId: { required: true, type: () => String },
-              reason: { required: false, type: () => String },
-              revoke: { required: false, type: () => Boolean },
-            },
             DisconnectOptionsDto: {
               reason: { required: false, type: () => String },
               revoke: { required: false, type: () => Boolean },
             },
+            DisconnectUserDto: { userId: { required: true, type: () => String } },
             DisconnectOptionsQueryDto: {
               reason: { required: false, type: () => String },
               revoke: { required: false, type: () => Boolean },
