@@ -31,6 +31,7 @@ import { OutboundBufferWatch } from './outbound-buffer.watch.js';
 import { PreAuthAdmission } from './preauth-admission.js';
 import { RealtimeCounters } from './realtime-counters.js';
 import { RealtimeServer } from './realtime-server.js';
+import { TurnWritingWebSocketServer } from './turn-writes.js';
 import { Telemetry } from '../observability/telemetry.js';
 import { countBroadcasts } from '../observability/broadcast-count.js';
 
@@ -141,6 +142,7 @@ export class RealtimeIoAdapter extends IoAdapter implements GatewayRouteSink {
     const server = super.createIOServer(port, {
       ...options,
       serveClient: false,
+      wsEngine: TurnWritingWebSocketServer,
       // Upgrades to other paths are not Engine.IO's to end where the plain-WebSocket door takes
       // /ws/events and refuses the rest (EventsWebSocketDoor); without notifications, Engine.IO does.
       destroyUpgrade: !this.eventsDoor,
