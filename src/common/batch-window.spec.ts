@@ -5,8 +5,9 @@ describe('BatchWindow', () => {
   let batches: [string, number][][];
   let failures: unknown[];
 
-  const window = (deliver?: (batch: Map<string, number>) => Promise<void>) =>
+  const window = (deliver?: (batch: Map<string, number>) => Promise<void>, gatherMs = 0) =>
     new BatchWindow<string, number>({
+      gatherMs,
       merge: (earlier, later) => earlier + later,
       deliver:
         deliver ??
@@ -57,6 +58,33 @@ describe('BatchWindow', () => {
     release();
     await jest.advanceTimersByTimeAsync(0);
     expect(batches).toEqual([[['a', 1]], [['b', 1]]]);
+  });
+
+  it('gathers for gatherMs from the first value of a batch, and no longer after a slow batch', async () => {
+    let release = (): void => undefined;
+    const values = window((batch) => {
+      batches.push([...batch]);
+      return batches.length === 1 ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
+    }, 20);
+    values.add('a', 1);
+    await jest.advanceTimersByTimeAsync(15);
+    values.add('b', 1);
+    await jest.advanceTimersByTimeAsync(4);
+    expect(batches).toEqual([]);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(batches).toEqual([
+      [
+        ['a', 1],
+        ['b', 1],
+      ],
+    ]);
+
+    values.add('c', 1);
+    await jest.advanceTimersByTimeAsync(30);
+    expect(batches).toHaveLength(1);
+    release();
+    await jest.advanceTimersByTimeAsync(0);
+    expect(batches[1]).toEqual([['c', 1]]);
   });
 
   it('reports a failed delivery and goes on with the next batch', async () => {

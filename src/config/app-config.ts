@@ -95,6 +95,8 @@ export class AppConfig {
     readonly chatMaxMembers: number;
     /** Users one connection may follow at once. */
     readonly maxSubscriptions: number;
+    /** How long a change waits for others to be told in the same batch. */
+    readonly batchMs: number;
   };
   readonly notifications!: {
     /** Event patterns one connection may hold. */
@@ -193,6 +195,7 @@ export function buildAppConfig(env: EnvironmentVariables, options: BuildConfigOp
       visibility: env.PRESENCE_VISIBILITY,
       chatMaxMembers: env.PRESENCE_CHAT_MAX_MEMBERS,
       maxSubscriptions: env.PRESENCE_MAX_SUBSCRIPTIONS,
+      batchMs: env.PRESENCE_BATCH_MS,
     },
     admin: { statsMs: env.ADMIN_STATS_MS },
     metrics: { token: env.METRICS_TOKEN },

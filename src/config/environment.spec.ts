@@ -28,6 +28,7 @@ describe('environment validation', () => {
       visibility: 'all',
       chatMaxMembers: 100,
       maxSubscriptions: 1000,
+      batchMs: 20,
     });
   });
 

@@ -250,6 +250,10 @@ export class EnvironmentVariables {
   @Integer(0)
   PRESENCE_CHAT_MAX_MEMBERS = 100;
 
+  /** How long a presence change waits for others to be told with it (docs/protocol.md, Presence). */
+  @Integer(0, 1000)
+  PRESENCE_BATCH_MS = 20;
+
   @Integer(1, 100000)
   PRESENCE_MAX_SUBSCRIPTIONS = 1000;
 

@@ -12,7 +12,7 @@ import type { ConnectionRegistry } from '../connections/connection-registry.js';
 import type { InstanceHeartbeat } from '../connections/connection.store.js';
 import type { ConnectionRecord } from '../connections/connection.types.js';
 import { RealtimeServer } from '../realtime/realtime-server.js';
-import { PRESENCE_NAMESPACE, PresenceEvent } from './presence.events.js';
+import { PRESENCE_NAMESPACE, PresenceEvent, type PresenceChange } from './presence.events.js';
 import { MemoryPresenceStateStore } from './presence-state.store.js';
 import { PresenceService, type PresenceViewer } from './presence.service.js';
 
@@ -28,6 +28,7 @@ function configWith(env: Record<string, string> = {}) {
       JWT_SECRET: 'unit-test-secret',
       PRESENCE_GRACE_MS: String(GRACE_MS),
       PRESENCE_TTL_MS: String(TTL_MS),
+      PRESENCE_BATCH_MS: '0',
       ...env,
     }),
   );
@@ -210,6 +211,49 @@ describe('PresenceService', () => {
       { userId: 'carol', status: 'online', lastSeenAt: null },
     ]);
     expect(membership.lookups).toEqual([['alice'], ['bob', 'carol']]);
+  });
+
+  it('gathers the changes of PRESENCE_BATCH_MS into one batch, told to none who arrived after them', async () => {
+    const membership = new FakeMembership([{ chatId: 'c1', memberIds: ['alice', 'bob', 'carol'] }]);
+    start({ PRESENCE_BATCH_MS: '20' }, membership);
+    connectAtOnce(['alice']);
+    await settle(5);
+    connectAtOnce(['bob']);
+    await settle(5);
+    connectAtOnce(['carol']);
+    await settle(9);
+    expect(broadcasts()).toEqual([]);
+
+    await settle(1);
+    expect(membership.lookups).toEqual([['alice', 'bob', 'carol']]);
+    expect(broadcasts('/chat').map(({ data, except }) => [(data as PresenceChange).userId, except])).toEqual([
+      ['alice', ['user:alice', 'user:bob', 'user:carol']],
+      ['bob', ['user:bob', 'user:carol']],
+      ['carol', ['user:carol']],
+    ]);
+    expect(broadcasts().map(({ data, except }) => [(data as PresenceChange).userId, except])).toEqual([
+      ['alice', ['user:alice', 'user:bob', 'user:carol']],
+      ['bob', ['user:bob', 'user:carol']],
+      ['carol', ['user:carol']],
+    ]);
+  });
+
+  it('tells a change to users who arrived before it in the same batch', async () => {
+    const membership = new FakeMembership([{ chatId: 'c1', memberIds: ['alice', 'bob'] }]);
+    const service = start({ PRESENCE_BATCH_MS: '20' }, membership);
+    await connect('alice');
+    await settle(20);
+    connectAtOnce(['bob']);
+    await service.setStatus(alice, 'busy');
+    await settle(20);
+
+    expect(
+      broadcasts('/chat').map(({ event, data, except }) => [event, (data as PresenceChange).userId, except]),
+    ).toEqual([
+      [PresenceEvent.Online, 'alice', ['user:alice']],
+      [PresenceEvent.Online, 'bob', ['user:bob']],
+      [PresenceEvent.Status, 'alice', ['user:alice']],
+    ]);
   });
 
   it('tells an arrival followed by a status change in the same batch as one user:online', async () => {

@@ -86,11 +86,7 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
   /** A tick failed since the online users were last checked against their connections. */
   private unreconciled = false;
   /** Changes are told in batches (docs/protocol.md, Presence, Batches). */
-  private readonly announcements = new BatchWindow<string, Announcement>({
-    merge: mergeAnnouncements,
-    deliver: (batch) => this.announce(batch),
-    onFailure: (error) => this.logger.warn(`Could not tell presence changes: ${errorMessage(error)}`),
-  });
+  private readonly announcements: BatchWindow<string, Announcement>;
 
   constructor(
     private readonly repository: PresenceRepository,
@@ -104,6 +100,12 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
   ) {
     this.channel = realtime.channel<PresenceServerPayloads>(PRESENCE_NAMESPACE);
     this.lastFailureAt = clock.now();
+    this.announcements = new BatchWindow<string, Announcement>({
+      gatherMs: config.presence.batchMs,
+      merge: mergeAnnouncements,
+      deliver: (batch) => this.announce(batch),
+      onFailure: (error) => this.logger.warn(`Could not tell presence changes: ${errorMessage(error)}`),
+    });
   }
 
   /** Changes as other users see them (an invisible user's are never in it). */
@@ -364,10 +366,15 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
   /**
    * Tells a batch of changes: arrivals as the users' stored statuses say (an invisible user's
    * not at all), each change to the followers on `/presence`, and to co-members of the user's
-   * chats up to `PRESENCE_CHAT_MAX_MEMBERS`, on `/presence` and on `/chat`. Every emit of the
-   * batch leaves in one turn, so a socket told of many users gets them in one write.
+   * chats up to `PRESENCE_CHAT_MAX_MEMBERS`, on `/presence` and on `/chat`. The emits of a chunk
+   * leave in one turn, so a socket told of many users gets them in one write. A change is not
+   * told to users who arrived after it in the same batch: they were not connected when it
+   * happened, exactly as if it had been told at once.
    */
   private async announce(batch: Map<string, Announcement>): Promise<void> {
+    const laterArrivals = new Set(
+      [...batch].filter(([, announcement]) => announcement.arrived).map(([userId]) => userId),
+    );
     for (const chunk of chunks([...batch], ANNOUNCE_CHUNK)) {
       const arrivals = chunk.filter(([, announcement]) => announcement.arrived).map(([userId]) => userId);
       const stored =
@@ -384,15 +391,24 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
         }
       }
       const chats = await this.smallChatsOf(updates.map((update) => update.userId));
-      for (const update of updates) this.tell(update, chats.get(update.userId) ?? []);
+      const toldAt = new Map(updates.map((update) => [update.userId, update]));
+      for (const [userId] of chunk) {
+        laterArrivals.delete(userId);
+        const update = toldAt.get(userId);
+        if (update) this.tell(update, chats.get(userId) ?? [], laterArrivals);
+      }
     }
   }
 
-  private tell({ event, ...change }: PresenceUpdate, chats: readonly MemberChat[]): void {
+  private tell(
+    { event, ...change }: PresenceUpdate,
+    chats: readonly MemberChat[],
+    laterArrivals: ReadonlySet<string>,
+  ): void {
     this.updates.next({ event, ...change });
     const coMembers = new Set(chats.flatMap((chat) => chat.memberIds));
     coMembers.delete(change.userId);
-    const except = userRoom(change.userId);
+    const except = [change.userId, ...arrivedSince(coMembers, laterArrivals)].map(userRoom);
     this.channel.emit(
       { rooms: [presenceRoom(change.userId), ...[...coMembers].map(userRoom)], except },
       event,
@@ -470,6 +486,13 @@ export class PresenceService implements OnModuleInit, BeforeApplicationShutdown,
       };
     });
   }
+}
+
+/** The co-members who arrived after a change (looked up from the smaller side). */
+function arrivedSince(coMembers: ReadonlySet<string>, laterArrivals: ReadonlySet<string>): string[] {
+  if (laterArrivals.size <= coMembers.size)
+    return [...laterArrivals].filter((userId) => coMembers.has(userId));
+  return [...coMembers].filter((userId) => laterArrivals.has(userId));
 }
 
 /**
