@@ -716,6 +716,37 @@ describe('presence (e2e)', () => {
       }
     });
 
+    it('tells a burst of arrivals to those online before each, batched or not, and nobody of the changes before they came', async () => {
+      const [first, second, third] = [newUser('first'), newUser('second'), newUser('third')];
+      await app.createChat(first, [second, third]);
+      // Within PRESENCE_BATCH_MS of each other or not, the result is the same.
+      const firstChat = await app.chat(first);
+      const secondChat = await app.chat(second);
+      const thirdChat = await app.chat(third);
+      await firstChat.inbox.waitFor(PresenceEvent.Online, third);
+      await secondChat.inbox.waitFor(PresenceEvent.Online, third);
+      const firstPresence = await app.presence(first);
+      await app.set(firstPresence.socket, 'busy');
+      for (const { inbox } of [secondChat, thirdChat])
+        await inbox.waitFor(PresenceEvent.Status, first, 0, 'busy');
+
+      expect([first, second, third].map((userId) => firstChat.inbox.about(userId))).toEqual([
+        [],
+        ['user:online online'],
+        ['user:online online'],
+      ]);
+      expect([first, second, third].map((userId) => secondChat.inbox.about(userId))).toEqual([
+        ['user:status busy'],
+        [],
+        ['user:online online'],
+      ]);
+      expect([first, second, third].map((userId) => thirdChat.inbox.about(userId))).toEqual([
+        ['user:status busy'],
+        [],
+        [],
+      ]);
+    });
+
     it(`does not tell co-members of chats above PRESENCE_CHAT_MAX_MEMBERS (${CHAT_MAX_MEMBERS}), who may subscribe`, async () => {
       const [user, member, marker] = [newUser('user'), newUser('member'), newUser('marker')];
       await app.createChat(user, [member, newUser('second'), newUser('third')]);
