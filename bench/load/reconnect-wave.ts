@@ -113,7 +113,10 @@ export async function runReconnectWave(
       process.stderr.write(`  note: PRESENCE_GRACE_MS is only ${first.graceMs} ms\n`);
     }
 
-    const before = await presenceOf(sample);
+    const before = await afterArrivalsOf(
+      sample,
+      observers.map((_, observer) => plan.observerUser(observer)),
+    );
     const observedBefore = observers.map((observer) => ({ ...observer.received }));
     const coMembersBefore = fleet.presenceDeliveries;
     const watchMeter = await startMeter();
@@ -208,4 +211,29 @@ async function presenceOf(sample: () => Promise<ProcessSample>): Promise<Presenc
 
 function round(value: number): number {
   return Math.round(value * 10) / 10;
+}
+
+/**
+ * The server's presence counters once it has told the arrivals of `userIds`: presence tells
+ * changes in batches (`PRESENCE_BATCH_MS`), so the observers' own arrivals, the last before the
+ * wave, may still be on their way when it starts. Batches go in order: all earlier ones are told.
+ */
+async function afterArrivalsOf(
+  sample: () => Promise<ProcessSample>,
+  userIds: string[],
+): Promise<PresenceCounters> {
+  const deadline = performance.now() + HANDSHAKE_TIMEOUT_MS;
+  for (;;) {
+    const counters = await presenceOf(sample);
+    const told = new Set(
+      counters.recent.filter((change) => change.event === 'user:online').map((change) => change.userId),
+    );
+    if (userIds.every((userId) => told.has(userId))) return counters;
+    if (performance.now() > deadline) {
+      throw new Error(
+        `the server did not tell the arrival of ${userIds.filter((userId) => !told.has(userId)).join(', ')}`,
+      );
+    }
+    await sleep(POLL_MS);
+  }
 }
