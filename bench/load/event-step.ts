@@ -1,13 +1,14 @@
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { readStamp, stampContent } from '../wire.js';
 import type { EventListener, EventSubscriber } from './event-subscriber.js';
+import { StepBacklog } from './fleet.js';
 import { Histogram } from './histogram.js';
 import type { ResourceMeter } from './resources.js';
 import {
   DRAIN_LIMIT_MS,
   drainStep,
   LEAD_MS,
+  ratio,
   sendOnSchedule,
   SETTLE_QUIET_MS,
   type StepResult,
@@ -54,12 +55,11 @@ export class EventFleet implements EventListener {
   /** Deliveries of no running step: left over from a step that did not drain. */
   strayDeliveries = 0;
   private recorder: EventRecorder | null = null;
-  private lastDeliveryAt = performance.now();
-  private backlog = false;
+  private readonly backlog = new StepBacklog();
 
   onEvent(subscriber: EventSubscriber, frame: Buffer, contentAt: number): void {
     const now = performance.now();
-    this.lastDeliveryAt = now;
+    this.backlog.delivered();
     const stamp = readStamp(frame, contentAt);
     const recorder = this.recorder;
     if (!stamp || recorder?.step !== stamp.step) {
@@ -90,18 +90,12 @@ export class EventFleet implements EventListener {
 
   stopRecording(drained: boolean): void {
     this.recorder = null;
-    this.backlog = !drained;
+    this.backlog.stepEnded(drained);
   }
 
-  /** After a step that did not drain, waits until nothing has arrived for a while. */
-  async settle(): Promise<void> {
-    if (!this.backlog) return;
-    this.backlog = false;
-    const startedAt = performance.now();
-    while (performance.now() - this.lastDeliveryAt < SETTLE_QUIET_MS) {
-      if (performance.now() - startedAt > DRAIN_LIMIT_MS) return;
-      await sleep(SETTLE_QUIET_MS / 10);
-    }
+  /** See `StepBacklog.settle`. */
+  settle(quietMs: number, limitMs: number): Promise<void> {
+    return this.backlog.settle(quietMs, limitMs);
   }
 
   close(): void {
@@ -135,7 +129,7 @@ export async function runEventStep(
   let finish: (drained: boolean) => void = () => undefined;
   const finished = new Promise<boolean>((resolve) => (finish = resolve));
 
-  await fleet.settle();
+  await fleet.settle(SETTLE_QUIET_MS, DRAIN_LIMIT_MS);
   const meter = await startMeter();
   const start = performance.now() + LEAD_MS;
   const progress = () => {
@@ -207,8 +201,4 @@ export async function runEventStep(
     drained,
     probesAgree: null,
   };
-}
-
-function ratio(part: number, whole: number): number {
-  return whole === 0 ? 1 : Math.round((part / whole) * 10_000) / 10_000;
 }

@@ -2,7 +2,7 @@ import type WebSocket from 'ws';
 import { EventsFrame } from '../../src/notifications/events-websocket.frames.js';
 import { NOTIFICATIONS_NAMESPACE, NotificationsEvent } from '../../src/notifications/notifications.events.js';
 import { CONTENT_MARKER } from '../wire.js';
-import { handshakeEnd, openLightSocket } from './light-socket.js';
+import { handshakeEnd, openLightSocket, startsWith } from './light-socket.js';
 
 /** `socket-io`: the `/notifications` namespace; `raw`: the plain WebSocket `/ws/events`. */
 export type EventDoor = 'socket-io' | 'raw';
@@ -122,8 +122,4 @@ export class EventSubscriber {
       else if (frame[0] === ENGINE_CLOSE) this.socket.close();
     }
   }
-}
-
-function startsWith(frame: Buffer, prefix: Buffer): boolean {
-  return frame.length >= prefix.length && frame.compare(prefix, 0, prefix.length, 0, prefix.length) === 0;
 }

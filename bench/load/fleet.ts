@@ -55,40 +55,18 @@ export class DeliveryRecorder {
   }
 }
 
-/** Every connection of the load process for one target, and where their deliveries go. */
-export class Fleet implements DeliveryListener {
-  clients: LightClient[] = [];
-  probes: Probe[] = [];
-  unexpectedCloses = 0;
-  /** Deliveries of no running step: left over from a step that did not drain. */
-  strayDeliveries = 0;
-  /** Presence events (`user:online`, `user:offline`, `user:status`) the clients received on `/chat`. */
-  presenceDeliveries = 0;
-  private recorder: DeliveryRecorder | null = null;
+/** Whether deliveries of a step that ended undrained may still be on their way. */
+export class StepBacklog {
   private lastDeliveryAt = performance.now();
-  /** A step ended before everything due arrived: deliveries may still be on their way. */
-  private backlog = false;
+  private pending = false;
 
-  /** Sends deliveries to `recorder` from now on. */
-  record(recorder: DeliveryRecorder): void {
-    this.recorder = recorder;
-    for (const client of this.clients) client.lastSequence.clear();
-  }
-
-  /** Ends a step's recording; `drained` tells whether everything due had arrived. */
-  stopRecording(drained: boolean): void {
-    this.recorder = null;
-    this.backlog = !drained;
-  }
-
-  onNewMessage(client: LightClient, frame: Buffer, contentAt: number): void {
+  delivered(): void {
     this.lastDeliveryAt = performance.now();
-    const stamp = readStamp(frame, contentAt);
-    if (stamp && this.recorder?.step === stamp.step) {
-      this.recorder.record(client, stamp.sender, stamp.sequence, stamp.intendedAtMicros);
-    } else {
-      this.strayDeliveries += 1;
-    }
+  }
+
+  /** `drained`: everything the step was due had arrived. */
+  stepEnded(drained: boolean): void {
+    this.pending = !drained;
   }
 
   /**
@@ -97,8 +75,8 @@ export class Fleet implements DeliveryListener {
    * can tell that nothing more is coming.
    */
   settle(quietMs: number, limitMs: number): Promise<void> {
-    if (!this.backlog) return Promise.resolve();
-    this.backlog = false;
+    if (!this.pending) return Promise.resolve();
+    this.pending = false;
     const startedAt = performance.now();
     return new Promise((resolve) => {
       const check = setInterval(() => {
@@ -109,6 +87,46 @@ export class Fleet implements DeliveryListener {
         }
       }, quietMs / 10);
     });
+  }
+}
+
+/** Every connection of the load process for one target, and where their deliveries go. */
+export class Fleet implements DeliveryListener {
+  clients: LightClient[] = [];
+  probes: Probe[] = [];
+  unexpectedCloses = 0;
+  /** Deliveries of no running step: left over from a step that did not drain. */
+  strayDeliveries = 0;
+  /** Presence events (`user:online`, `user:offline`, `user:status`) the clients received on `/chat`. */
+  presenceDeliveries = 0;
+  private recorder: DeliveryRecorder | null = null;
+  private readonly backlog = new StepBacklog();
+
+  /** Sends deliveries to `recorder` from now on. */
+  record(recorder: DeliveryRecorder): void {
+    this.recorder = recorder;
+    for (const client of this.clients) client.lastSequence.clear();
+  }
+
+  /** Ends a step's recording; `drained` tells whether everything due had arrived. */
+  stopRecording(drained: boolean): void {
+    this.recorder = null;
+    this.backlog.stepEnded(drained);
+  }
+
+  onNewMessage(client: LightClient, frame: Buffer, contentAt: number): void {
+    this.backlog.delivered();
+    const stamp = readStamp(frame, contentAt);
+    if (stamp && this.recorder?.step === stamp.step) {
+      this.recorder.record(client, stamp.sender, stamp.sequence, stamp.intendedAtMicros);
+    } else {
+      this.strayDeliveries += 1;
+    }
+  }
+
+  /** See `StepBacklog.settle`. */
+  settle(quietMs: number, limitMs: number): Promise<void> {
+    return this.backlog.settle(quietMs, limitMs);
   }
 
   onPresenceEvent(): void {

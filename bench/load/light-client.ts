@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type WebSocket from 'ws';
 import { PresenceEvent } from '../../src/presence/presence.events.js';
 import { BENCH_NAMESPACE, CONTENT_MARKER, NEW_MESSAGE_EVENT } from '../wire.js';
-import { handshakeEnd, openLightSocket } from './light-socket.js';
+import { handshakeEnd, openLightSocket, startsWith } from './light-socket.js';
 
 /**
  * `socket-io`: Engine.IO 4 / Socket.IO 5 packets over a WebSocket, namespace `/chat`.
@@ -168,11 +168,4 @@ export class LightClient {
     this.pendingAcks.delete(ackId);
     callback(frame.subarray(position));
   }
-}
-
-function startsWith(frame: Buffer, prefix: Buffer, offset = 0): boolean {
-  return (
-    frame.length >= offset + prefix.length &&
-    frame.compare(prefix, 0, prefix.length, offset, offset + prefix.length) === 0
-  );
 }

@@ -54,3 +54,11 @@ export function handshakeEnd(
   socket.on('error', (error) => end.fail(error));
   return end;
 }
+
+/** Whether `frame` holds `prefix` at `offset`, without copying either. */
+export function startsWith(frame: Buffer, prefix: Buffer, offset = 0): boolean {
+  return (
+    frame.length >= offset + prefix.length &&
+    frame.compare(prefix, 0, prefix.length, offset, offset + prefix.length) === 0
+  );
+}

@@ -205,7 +205,8 @@ export async function runStep(
   };
 }
 
-function ratio(part: number, whole: number): number {
+/** `part / whole` to four decimals; 1 when nothing was due. */
+export function ratio(part: number, whole: number): number {
   return whole === 0 ? 1 : Math.round((part / whole) * 10_000) / 10_000;
 }
 
