@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import jwt from 'jsonwebtoken';
 import type { PublishedEvent } from '../src/notifications/notifications.events.js';
 
 /**
@@ -22,14 +21,4 @@ export const BASELINE_EVENTS_ROOM = 'events';
 /** The event bare Socket.IO broadcasts: Switchboard's shape, ids and times included. */
 export function baselineEvent(type: string, data: unknown): PublishedEvent {
   return { id: randomUUID(), type, data, timestamp: new Date().toISOString() };
-}
-
-const TOKEN_LIFETIME_S = 6 * 3600;
-
-/** An HS256 token as the Switchboard targets accept it; `roles` makes a service caller. */
-export function signBenchToken(secret: string, userId: string, roles?: string[]): string {
-  return jwt.sign({ sub: userId, ...(roles ? { roles } : {}) }, secret, {
-    algorithm: 'HS256',
-    expiresIn: TOKEN_LIFETIME_S,
-  });
 }

@@ -9,9 +9,8 @@ import {
   NOTIFICATIONS_PATH,
   PUBLISH_EVENT,
   SUBSCRIBER_PATTERNS,
-  signBenchToken,
 } from './event-wire.js';
-import { HANDSHAKE_TIMEOUT_MS, sourceAddress } from './load/connect.js';
+import { HANDSHAKE_TIMEOUT_MS, openAll, sourceAddress } from './load/connect.js';
 import { EventFleet, runEventStep, type Publish } from './load/event-step.js';
 import { EventSubscriber, type EventDoor } from './load/event-subscriber.js';
 import type { Fleet } from './load/fleet.js';
@@ -28,7 +27,6 @@ import type { TargetProcess } from './target-process.js';
 const NOTIFY_CONCURRENCY = [1, 4];
 const PUBLISHER_USER = 'bench-publisher';
 const SERVICE_ROLES = ['service'];
-const ERRORS_KEPT = 5;
 const RELEASE_POLL_MS = 50;
 const RELEASE_LIMIT_MS = 60_000;
 /** The server looks at leaving users once a second at most: two ticks past the grace. */
@@ -59,9 +57,7 @@ export async function measureEvents(
 ): Promise<void> {
   const { options, tokens } = context;
   const baseUrl = `http://127.0.0.1:${target.port}`;
-  const serviceToken = definition.switchboard
-    ? signBenchToken(tokens.secret, PUBLISHER_USER, SERVICE_ROLES)
-    : null;
+  const serviceToken = definition.switchboard ? tokens.sign(PUBLISHER_USER, SERVICE_ROLES) : null;
   const fleet = new EventFleet();
   try {
     fleet.subscribers = await phase('events connect', () =>
@@ -165,39 +161,33 @@ async function connectSubscribers(
   const doors = doorsOf(definition, count);
   const wsUrl = baseUrl.replace('http', 'ws');
   const subscribers = new Array<EventSubscriber | undefined>(count);
-  const errors = new Set<string>();
-  let failures = 0;
-  await inPool(
+  const { failures, errors } = await openAll(
     doors.map((door, index) => ({ door, index })),
     options.handshakeConcurrency,
-    async ({ door, index }) => {
-      const token = definition.switchboard ? signBenchToken(tokens.secret, subscriberUser(index)) : null;
-      try {
-        subscribers[index] = await EventSubscriber.connect({
-          url:
-            door === 'raw'
-              ? `${wsUrl}${EVENTS_WEBSOCKET_PATH}?token=${token ?? ''}`
-              : `${wsUrl}/socket.io/?EIO=4&transport=websocket`,
-          door,
-          auth: token === null ? {} : { token },
-          patterns: [SUBSCRIBER_PATTERNS[index % SUBSCRIBER_PATTERNS.length] ?? '*'],
-          // Beyond the chat fleet's addresses, whose handshakes still count against the per-address rate.
-          localAddress: sourceAddress(options.connections + index, options.connectionsPerAddress),
-          listener: fleet,
-          timeoutMs: HANDSHAKE_TIMEOUT_MS,
-        });
-      } catch (error) {
-        failures += 1;
-        if (errors.size < ERRORS_KEPT) errors.add(error instanceof Error ? error.message : String(error));
-      }
+    ({ door, index }) => {
+      const token = definition.switchboard ? tokens.sign(subscriberUser(index)) : null;
+      return EventSubscriber.connect({
+        url:
+          door === 'raw'
+            ? `${wsUrl}${EVENTS_WEBSOCKET_PATH}?token=${token ?? ''}`
+            : `${wsUrl}/socket.io/?EIO=4&transport=websocket`,
+        door,
+        auth: token === null ? {} : { token },
+        patterns: [SUBSCRIBER_PATTERNS[index % SUBSCRIBER_PATTERNS.length] ?? '*'],
+        // Beyond the chat fleet's addresses, whose handshakes still count against the per-address rate.
+        localAddress: sourceAddress(options.connections + index, options.connectionsPerAddress),
+        listener: fleet,
+        timeoutMs: HANDSHAKE_TIMEOUT_MS,
+      });
     },
+    ({ index }, subscriber) => (subscribers[index] = subscriber),
   );
   const connected = subscribers.filter(
     (subscriber): subscriber is EventSubscriber => subscriber !== undefined,
   );
   if (failures > 0) {
     for (const subscriber of connected) subscriber.close();
-    throw new Error(`${failures} of ${count} subscribers failed: ${[...errors].join('; ')}`);
+    throw new Error(`${failures} of ${count} subscribers failed: ${errors.join('; ')}`);
   }
   return connected;
 }

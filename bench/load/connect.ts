@@ -97,26 +97,47 @@ export async function connectClients(
   connected: (index: number, client: LightClient) => void,
 ): Promise<{ handshakes: Histogram; failures: number; errors: string[] }> {
   const handshakes = new Histogram();
-  const errors = new Set<string>();
-  let failures = 0;
-  await inPool(indexes, sizes.concurrency, async (index) => {
-    try {
-      const { client, handshakeMs } = await LightClient.connect({
+  const { failures, errors } = await openAll(
+    indexes,
+    sizes.concurrency,
+    (index) =>
+      LightClient.connect({
         url: wire.clientUrl(index),
         protocol: wire.protocol,
         auth: wire.clientAuth(index),
         localAddress: sourceAddress(index, sizes.perAddress),
         listener: fleet,
         timeoutMs: HANDSHAKE_TIMEOUT_MS,
-      });
+      }),
+    (index, { client, handshakeMs }) => {
       connected(index, client);
       handshakes.record(handshakeMs);
+    },
+  );
+  return { handshakes, failures, errors };
+}
+
+/**
+ * Opens one connection per item, `concurrency` at a time, handing each to `opened`; answers how
+ * many failed, with the first few reasons.
+ */
+export async function openAll<Item, Connection>(
+  items: readonly Item[],
+  concurrency: number,
+  open: (item: Item) => Promise<Connection>,
+  opened: (item: Item, connection: Connection) => void,
+): Promise<{ failures: number; errors: string[] }> {
+  const errors = new Set<string>();
+  let failures = 0;
+  await inPool(items, concurrency, async (item) => {
+    try {
+      opened(item, await open(item));
     } catch (error) {
       failures += 1;
       if (errors.size < ERRORS_KEPT) errors.add(error instanceof Error ? error.message : String(error));
     }
   });
-  return { handshakes, failures, errors: [...errors] };
+  return { failures, errors: [...errors] };
 }
 
 /** 127.0.x.y, a new one every `perAddress` connections, so no address runs out of ports. */
