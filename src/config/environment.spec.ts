@@ -48,6 +48,8 @@ describe('environment validation', () => {
     ['CORS_ORIGINS', { CORS_ORIGINS: 'https://app.*.example.com' }],
     ['TRUST_PROXY', { TRUST_PROXY: 'the load balancer' }],
     ['CHAT_TYPING_IDLE_MS', { CHAT_TYPING_IDLE_MS: '10' }],
+    ['PRESENCE_BATCH_MS', { PRESENCE_BATCH_MS: '1001' }],
+    ['PRESENCE_BATCH_MS', { PRESENCE_BATCH_MS: 'soon' }],
   ])('names %s when its value is bad', (variable, env) => {
     const problems = problemsOf({ JWT_SECRET: 'secret', ...env });
     expect(problems.some((problem) => problem.startsWith(variable))).toBe(true);
